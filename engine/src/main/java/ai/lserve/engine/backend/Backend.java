@@ -1,0 +1,62 @@
+package ai.lserve.engine.backend;
+
+import ai.lserve.engine.kv.KvCache;
+import ai.lserve.engine.kv.KvCacheLayout;
+import ai.lserve.engine.model.WeightTensor;
+import ai.lserve.engine.runtime.Rope;
+import ai.lserve.engine.runtime.StepBatch;
+
+/**
+ * The operations a Llama forward pass needs. {@link ai.lserve.engine.runtime.LlamaModel} is written
+ * once against this interface; the CPU backend is the reference and the CUDA backend runs the same
+ * operations with our kernels. Activations are rows of tokens; a row never depends on the others
+ * except inside {@link #attention}, so results do not change with the batch.
+ */
+public interface Backend extends AutoCloseable {
+  String name();
+
+  /** Makes a weight usable by this backend (the CPU wraps the mapped tensor, a GPU uploads it). */
+  Weight weight(WeightTensor tensor);
+
+  /** Scratch activations, valid until the next {@link #resetScratch()}. */
+  Tensor tensor(int rows, int cols);
+
+  /** Releases every scratch tensor handed out since the last reset. */
+  void resetScratch();
+
+  /** The paged KV cache storage for {@code pages} pages of this layout. */
+  KvCache kvCache(KvCacheLayout layout, int pages);
+
+  /** out[t] = table[ids[t]]. */
+  void embed(Tensor out, int[] ids, Weight table);
+
+  /** out[t] = x[t] / rms(x[t]) * w. */
+  void rmsNorm(Tensor out, Tensor x, Weight w, float eps);
+
+  /** out[t] = W x[t], with W stored as [out features, in features]. */
+  void matmul(Tensor out, Tensor x, Weight w);
+
+  /** Rotates each head of x in place by the position of its row (Hugging Face rotate-half pairs). */
+  void rope(Tensor x, int heads, StepBatch batch, Rope rope);
+
+  /**
+   * Appends this step's keys and values to the cache of {@code layer}, then attends each query row
+   * to its own sequence's cached keys up to its position.
+   */
+  void attention(Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache);
+
+  /** out = silu(gate) * up. */
+  void siluMul(Tensor out, Tensor gate, Tensor up);
+
+  /** x += y. */
+  void add(Tensor x, Tensor y);
+
+  /** out[i] = x[rows[i]]. */
+  void gatherRows(Tensor out, Tensor x, int[] rows);
+
+  /** Copies a tensor to the host, row-major. */
+  float[] toHost(Tensor t);
+
+  @Override
+  void close();
+}

@@ -1,0 +1,68 @@
+package ai.lserve.engine.runtime;
+
+import ai.lserve.engine.sparse.SparseConfig;
+
+/**
+ * How an engine runs.
+ *
+ * @param device "cpu", "cuda", "cuda:N" or "auto" (a GPU when one is usable, else the CPU)
+ * @param threads CPU threads for the CPU backend
+ * @param kvCacheBytes bytes of KV pages to allocate; 0 sizes the pool automatically
+ * @param maxBatchTokens tokens one forward step may process (prompts are prefilled in chunks)
+ * @param maxModelLen longest sequence, prompt plus output; 0 takes max_position_embeddings
+ * @param maxRunning sequences decoded together at most
+ * @param sparse LServe sparse attention settings (or dense)
+ * @param memoryFraction share of a GPU's memory the engine may take for weights, KV pages and
+ *     scratch (like vLLM's gpu_memory_utilization); the CPU backend ignores it
+ */
+public record EngineOptions(
+    String device, int threads, long kvCacheBytes, int maxBatchTokens, int maxModelLen, int maxRunning,
+    SparseConfig sparse, double memoryFraction) {
+  public EngineOptions {
+    if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    if (kvCacheBytes < 0) throw new IllegalArgumentException("kv-cache-bytes must be >= 0");
+    if (maxBatchTokens < 1) throw new IllegalArgumentException("max-batch-tokens must be >= 1");
+    if (maxModelLen < 0) throw new IllegalArgumentException("max-model-len must be >= 0");
+    if (maxRunning < 1) throw new IllegalArgumentException("max-running must be >= 1");
+    if (sparse == null) throw new IllegalArgumentException("sparse settings must be given");
+    if (!(memoryFraction > 0 && memoryFraction <= 1))
+      throw new IllegalArgumentException("memory-fraction must be in (0, 1], got " + memoryFraction);
+  }
+
+  public static EngineOptions defaults() {
+    return new EngineOptions(
+        "auto", Runtime.getRuntime().availableProcessors(), 0, 512, 0, 256, SparseConfig.defaults(), 0.9);
+  }
+
+  public EngineOptions withDevice(String d) {
+    return new EngineOptions(d, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction);
+  }
+
+  public EngineOptions withThreads(int t) {
+    return new EngineOptions(device, t, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction);
+  }
+
+  public EngineOptions withKvCacheBytes(long b) {
+    return new EngineOptions(device, threads, b, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction);
+  }
+
+  public EngineOptions withMaxBatchTokens(int n) {
+    return new EngineOptions(device, threads, kvCacheBytes, n, maxModelLen, maxRunning, sparse, memoryFraction);
+  }
+
+  public EngineOptions withMaxModelLen(int n) {
+    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, n, maxRunning, sparse, memoryFraction);
+  }
+
+  public EngineOptions withMaxRunning(int n) {
+    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, n, sparse, memoryFraction);
+  }
+
+  public EngineOptions withSparse(SparseConfig s) {
+    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, s, memoryFraction);
+  }
+
+  public EngineOptions withMemoryFraction(double f) {
+    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, f);
+  }
+}

@@ -1,0 +1,90 @@
+package ai.lserve.engine.runtime;
+
+import ai.lserve.engine.backend.Backend;
+import ai.lserve.engine.backend.Tensor;
+import ai.lserve.engine.backend.Weight;
+import ai.lserve.engine.kv.KvCache;
+import ai.lserve.engine.model.LayerWeights;
+import ai.lserve.engine.model.LlamaConfig;
+import ai.lserve.engine.model.LlamaWeights;
+import java.util.List;
+
+/** The Llama forward pass, written once against {@link Backend}. */
+public final class LlamaModel {
+  private record Layer(
+      Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo,
+      Weight ffnNorm, Weight wGate, Weight wUp, Weight wDown) {}
+
+  private final LlamaConfig config;
+  private final Backend backend;
+  private final Rope rope;
+  private final Weight embed, finalNorm, lmHead;
+  private final Layer[] layers;
+
+  public LlamaModel(LlamaConfig config, LlamaWeights weights, Backend backend) {
+    this.config = config;
+    this.backend = backend;
+    this.rope = new Rope(config);
+    this.embed = backend.weight(weights.embedTokens());
+    this.finalNorm = backend.weight(weights.finalNorm());
+    this.lmHead =
+        weights.lmHead() == weights.embedTokens() ? embed : backend.weight(weights.lmHead());
+    List<LayerWeights> ls = weights.layers();
+    this.layers = new Layer[ls.size()];
+    for (int i = 0; i < layers.length; i++) {
+      LayerWeights w = ls.get(i);
+      layers[i] = new Layer(
+          backend.weight(w.attnNorm()), backend.weight(w.wq()), backend.weight(w.wk()),
+          backend.weight(w.wv()), backend.weight(w.wo()), backend.weight(w.ffnNorm()),
+          backend.weight(w.wGate()), backend.weight(w.wUp()), backend.weight(w.wDown()));
+    }
+  }
+
+  public LlamaConfig config() {
+    return config;
+  }
+
+  /**
+   * Runs the step's tokens through the model, appending their keys and values to the cache, and
+   * returns the logits of the rows in {@code logitRows} (row-major, vocab values each).
+   */
+  public float[] forward(StepBatch batch, int[] tokens, int[] logitRows, KvCache cache) {
+    backend.resetScratch();
+    int n = batch.rows(), hidden = config.hiddenSize(), inter = config.intermediateSize();
+    float eps = (float) config.rmsNormEps();
+    Tensor x = backend.tensor(n, hidden), h = backend.tensor(n, hidden);
+    Tensor q = backend.tensor(n, config.qDim()), att = backend.tensor(n, config.qDim());
+    Tensor k = backend.tensor(n, config.kvDim()), v = backend.tensor(n, config.kvDim());
+    Tensor o = backend.tensor(n, hidden);
+    Tensor gate = backend.tensor(n, inter), up = backend.tensor(n, inter);
+
+    backend.embed(x, tokens, embed);
+    for (int l = 0; l < layers.length; l++) {
+      Layer w = layers[l];
+      // Attention block: x += Wo · attention(rope(Wq h), rope(Wk h), Wv h), h = norm(x)
+      backend.rmsNorm(h, x, w.attnNorm(), eps);
+      backend.matmul(q, h, w.wq());
+      backend.matmul(k, h, w.wk());
+      backend.matmul(v, h, w.wv());
+      backend.rope(q, config.numHeads(), batch, rope);
+      backend.rope(k, config.numKvHeads(), batch, rope);
+      backend.attention(att, q, k, v, l, batch, cache);
+      backend.matmul(o, att, w.wo());
+      backend.add(x, o);
+      // MLP block: x += Wdown · (silu(Wgate h) * Wup h), h = norm(x)
+      backend.rmsNorm(h, x, w.ffnNorm(), eps);
+      backend.matmul(gate, h, w.wGate());
+      backend.matmul(up, h, w.wUp());
+      backend.siluMul(gate, gate, up);
+      backend.matmul(o, gate, w.wDown());
+      backend.add(x, o);
+    }
+    if (logitRows.length == 0) return new float[0];
+    Tensor last = backend.tensor(logitRows.length, hidden);
+    backend.gatherRows(last, x, logitRows);
+    backend.rmsNorm(last, last, finalNorm, eps);
+    Tensor logits = backend.tensor(logitRows.length, config.vocabSize());
+    backend.matmul(logits, last, lmHead);
+    return backend.toHost(logits);
+  }
+}

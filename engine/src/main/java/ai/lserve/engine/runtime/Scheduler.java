@@ -1,0 +1,257 @@
+package ai.lserve.engine.runtime;
+
+import ai.lserve.engine.kv.KvCache;
+import ai.lserve.engine.kv.KvCacheLayout;
+import ai.lserve.engine.kv.PagePool;
+import ai.lserve.engine.kv.PageTable;
+import ai.lserve.engine.model.Tokenizer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Continuous batching on one engine thread. Each step decodes one token for every running
+ * sequence and spends the rest of the step's token budget on prompt chunks. A sequence is admitted
+ * once the pool can reserve every page it may need, so it never waits mid-generation; a sequence
+ * that can never fit fails alone.
+ */
+final class Scheduler implements Runnable {
+  private final LlamaModel model;
+  private final KvCache cache;
+  private final PagePool pool;
+  private final Tokenizer tokenizer; // null when the model has none
+  private final Set<Integer> eosIds;
+  private final EngineOptions options;
+
+  private final LinkedBlockingQueue<Sequence> incoming = new LinkedBlockingQueue<>();
+  private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
+  private final List<Sequence> running = new ArrayList<>();
+  private volatile boolean closed;
+
+  private final AtomicLong steps = new AtomicLong(), finished = new AtomicLong();
+  private final AtomicLong promptTokens = new AtomicLong(), generated = new AtomicLong();
+  private volatile int maxInStep, runningCount, waitingCount;
+
+  Scheduler(LlamaModel model, KvCache cache, Tokenizer tokenizer, Set<Integer> eosIds, EngineOptions options) {
+    this.model = model;
+    this.cache = cache;
+    this.pool = new PagePool(cache.pages());
+    this.tokenizer = tokenizer;
+    this.eosIds = eosIds;
+    this.options = options;
+  }
+
+  void submit(Sequence s) {
+    if (closed) {
+      s.future.completeExceptionally(new IllegalStateException("engine is closed"));
+      return;
+    }
+    incoming.add(s);
+  }
+
+  /** Stops after the current step; the engine thread is interrupted to wake it. */
+  void close() {
+    closed = true;
+  }
+
+  EngineStats stats() {
+    return new EngineStats(steps.get(), finished.get(), promptTokens.get(), generated.get(),
+        maxInStep, runningCount, waitingCount + incoming.size());
+  }
+
+  @Override
+  public void run() {
+    try {
+      while (!closed) {
+        if (running.isEmpty() && waiting.isEmpty()) {
+          Sequence s = incoming.poll(1, TimeUnit.SECONDS);
+          if (s != null) waiting.add(s);
+        }
+        incoming.drainTo(waiting);
+        retire();
+        admit();
+        runningCount = running.size();
+        waitingCount = waiting.size();
+        if (!running.isEmpty()) step();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      IllegalStateException closedError = new IllegalStateException("engine closed before the request finished");
+      incoming.drainTo(waiting);
+      for (Sequence s : running) fail(s, closedError);
+      for (Sequence s : waiting) s.future.completeExceptionally(closedError);
+      running.clear();
+      waiting.clear();
+    }
+  }
+
+  /** Drops finished and cancelled sequences, giving their pages back. */
+  private void retire() {
+    waiting.removeIf(s -> s.future.isDone());
+    for (Iterator<Sequence> it = running.iterator(); it.hasNext(); ) {
+      Sequence s = it.next();
+      if (s.future.isDone()) {
+        release(s);
+        it.remove();
+      }
+    }
+  }
+
+  private void admit() {
+    while (!waiting.isEmpty() && running.size() < options.maxRunning()) {
+      Sequence s = waiting.peek();
+      int need = KvCacheLayout.pagesFor(s.maxTokens());
+      if (need > pool.total()) {
+        waiting.poll();
+        s.future.completeExceptionally(new IllegalArgumentException(String.format(
+            "request needs %d KV pages (%d prompt + %d new tokens) but the whole KV cache holds %d pages;"
+                + " raise kv-cache-bytes or lower max_new_tokens", need, s.prompt.length, s.maxNewTokens,
+            pool.total())));
+        continue;
+      }
+      int[] pages = pool.take(need);
+      if (pages == null) return; // first come, first served: wait for pages to free up
+      waiting.poll();
+      s.table = new PageTable(pages);
+      s.admitted = System.nanoTime();
+      running.add(s);
+    }
+  }
+
+  private void step() {
+    StepBatch batch = new StepBatch();
+    List<Integer> tokens = new ArrayList<>();
+    List<Sequence> owners = new ArrayList<>(); // the sequence of each logits row
+    List<Integer> positions = new ArrayList<>();
+    List<Integer> rows = new ArrayList<>();
+    List<Sequence> members = new ArrayList<>();
+    int budget = options.maxBatchTokens();
+    for (Sequence s : running) {
+      if (s.prefilling()) continue;
+      StepBatch.Slice slice = batch.add(s.table, s.table.tokens(), 1);
+      members.add(s);
+      tokens.add(s.lastToken());
+      rows.add(slice.row());
+      owners.add(s);
+      positions.add(slice.start());
+      budget--;
+    }
+    for (Sequence s : running) {
+      if (!s.prefilling() || budget <= 0) continue;
+      int n = Math.min(s.prompt.length - s.prefilled, budget);
+      StepBatch.Slice slice = batch.add(s.table, s.prefilled, n);
+      members.add(s);
+      budget -= n;
+      int firstLogit = s.prompt.length - Math.max(1, s.promptLogits);
+      for (int i = 0; i < n; i++) {
+        int pos = s.prefilled + i;
+        tokens.add(s.prompt[pos]);
+        if (pos >= firstLogit) {
+          rows.add(slice.row() + i);
+          owners.add(s);
+          positions.add(pos);
+        }
+      }
+    }
+    int[] ids = tokens.stream().mapToInt(Integer::intValue).toArray();
+    int[] logitRows = rows.stream().mapToInt(Integer::intValue).toArray();
+    float[] logits;
+    try {
+      logits = model.forward(batch, ids, logitRows, cache);
+    } catch (RuntimeException | Error e) {
+      for (Sequence s : members) fail(s, e);
+      retire();
+      return;
+    }
+    steps.incrementAndGet();
+    maxInStep = Math.max(maxInStep, batch.slices().size());
+    for (StepBatch.Slice slice : batch.slices()) slice.table().advance(slice.count());
+    for (Sequence s : members) {
+      if (s.prefilling()) {
+        int done = s.table.tokens();
+        promptTokens.addAndGet(done - s.prefilled);
+        s.prefilled = done;
+      }
+    }
+    int vocab = model.config().vocabSize();
+    for (int r = 0; r < logitRows.length; r++) {
+      Sequence s = owners.get(r);
+      int pos = positions.get(r);
+      boolean promptRow = pos < s.prompt.length;
+      if (promptRow && s.promptLogits > 0 && pos >= s.prompt.length - s.promptLogits)
+        s.logits[pos - (s.prompt.length - s.promptLogits)] =
+            Arrays.copyOfRange(logits, r * vocab, (r + 1) * vocab);
+      if (!promptRow || pos == s.prompt.length - 1) onLogits(s, logits, r * vocab, vocab);
+    }
+    retire();
+  }
+
+  /** Samples the next token of {@code s} (unless it wants none) and ends it when it should stop. */
+  private void onLogits(Sequence s, float[] logits, int off, int vocab) {
+    if (s.maxNewTokens == 0) {
+      s.firstToken = System.nanoTime();
+      finish(s, FinishReason.LENGTH, null, null);
+      return;
+    }
+    int token;
+    try {
+      token = Sampler.sample(logits, off, vocab, s.sampling, s.rng);
+    } catch (RuntimeException e) {
+      fail(s, e);
+      return;
+    }
+    if (s.outputLength == 0) s.firstToken = System.nanoTime();
+    s.append(token);
+    generated.incrementAndGet();
+    if (!s.sampling.ignoreEos() && eosIds.contains(token)) {
+      finish(s, FinishReason.STOP, String.valueOf(token), null);
+      return;
+    }
+    if (!s.sampling.stop().isEmpty() && tokenizer != null) {
+      String text = tokenizer.decode(s.outputIds());
+      for (String stop : s.sampling.stop()) {
+        int at = text.indexOf(stop, Math.max(0, s.textScanned - stop.length() + 1));
+        if (at >= 0) {
+          finish(s, FinishReason.STOP, stop, text.substring(0, at));
+          return;
+        }
+      }
+      s.textScanned = text.length();
+    }
+    if (s.outputLength >= s.maxNewTokens) finish(s, FinishReason.LENGTH, null, null);
+  }
+
+  private void finish(Sequence s, FinishReason reason, String stopReason, String text) {
+    release(s);
+    long end = System.nanoTime();
+    if (text == null && tokenizer != null) text = tokenizer.decode(s.outputIds());
+    Timings t = new Timings(ms(s.admitted - s.submitted), ms(s.firstToken - s.admitted),
+        ms(end - s.firstToken), ms(end - s.submitted));
+    finished.incrementAndGet();
+    s.future.complete(new GenerationResult(s.outputIds(), text, reason, stopReason, s.prompt.length,
+        s.outputLength, t, s.logits));
+  }
+
+  private void fail(Sequence s, Throwable e) {
+    release(s);
+    s.future.completeExceptionally(e);
+  }
+
+  private void release(Sequence s) {
+    if (s.table != null) {
+      pool.give(s.table.pages());
+      s.table = null;
+    }
+  }
+
+  private static double ms(long nanos) {
+    return nanos / 1e6;
+  }
+}

@@ -1,0 +1,56 @@
+package ai.lserve.engine.runtime;
+
+import ai.lserve.engine.kv.PageTable;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+
+/** A request's state inside the scheduler; touched only by the engine thread once submitted. */
+final class Sequence {
+  final int[] prompt;
+  final SamplingParams.Resolved sampling;
+  final int maxNewTokens; // the request's limit, cut to the model's context
+  final int promptLogits;
+  final CompletableFuture<GenerationResult> future = new CompletableFuture<>();
+  final SplittableRandom rng;
+  final long submitted = System.nanoTime();
+  long admitted, firstToken;
+
+  PageTable table;
+  int prefilled;
+  int[] output = new int[16];
+  int outputLength;
+  float[][] logits;
+  int textScanned; // characters of decoded output already searched for stop strings
+
+  Sequence(int[] prompt, SamplingParams.Resolved sampling, int maxNewTokens, int promptLogits) {
+    this.prompt = prompt;
+    this.sampling = sampling;
+    this.maxNewTokens = maxNewTokens;
+    this.promptLogits = Math.min(promptLogits, prompt.length);
+    this.rng = new SplittableRandom(sampling.seed());
+    if (this.promptLogits > 0) logits = new float[this.promptLogits][];
+  }
+
+  boolean prefilling() {
+    return prefilled < prompt.length;
+  }
+
+  /** Total tokens this sequence may ever hold in the cache. */
+  int maxTokens() {
+    return prompt.length + maxNewTokens;
+  }
+
+  void append(int token) {
+    if (outputLength == output.length) output = Arrays.copyOf(output, output.length * 2);
+    output[outputLength++] = token;
+  }
+
+  int lastToken() {
+    return outputLength > 0 ? output[outputLength - 1] : prompt[prompt.length - 1];
+  }
+
+  int[] outputIds() {
+    return Arrays.copyOf(output, outputLength);
+  }
+}

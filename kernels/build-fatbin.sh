@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Compiles every kernel in src/ into one fatbin (sm_80, sm_89, sm_90 machine code plus compute_90
+# PTX for newer chips), written to $1/lserve.fatbin. A kernel that fails to compile fails the
+# build. Without nvcc the build goes on without the fatbin and says so; the CUDA backend then
+# reports at run time that the kernels were not built.
+set -euo pipefail
+out=${1:?usage: build-fatbin.sh OUTPUT_DIR}
+src=src/lserve_kernels.cu
+mkdir -p "$out"
+if ! command -v nvcc >/dev/null 2>&1; then
+  echo "[lserve-kernels] WARNING: nvcc not found on PATH: CUDA kernels NOT built; --device cuda will be unavailable" >&2
+  rm -f "$out/lserve.fatbin"
+  exit 0
+fi
+stamp="$out/lserve.fatbin"
+if [ -f "$stamp" ] && [ -z "$(find src -newer "$stamp" -print -quit)" ]; then
+  exit 0  # up to date
+fi
+nvcc_flags=(-O3 -std=c++17 -lineinfo --fatbin -Xptxas -warn-spills
+  -gencode arch=compute_80,code=sm_80
+  -gencode arch=compute_89,code=sm_89
+  -gencode arch=compute_90,code=sm_90
+  -gencode arch=compute_90,code=compute_90)
+echo "[lserve-kernels] nvcc $(nvcc --version | tail -1 | sed 's/.*release //')" >&2
+nvcc "${nvcc_flags[@]}" -Isrc -o "$stamp.tmp" "$src"
+mv "$stamp.tmp" "$stamp"
