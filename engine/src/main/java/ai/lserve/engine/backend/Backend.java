@@ -1,10 +1,12 @@
 package ai.lserve.engine.backend;
 
 import ai.lserve.engine.kv.KvCache;
-import ai.lserve.engine.kv.KvCacheLayout;
+import ai.lserve.engine.kv.KvFormat;
+import ai.lserve.engine.kv.KvLayout;
 import ai.lserve.engine.model.WeightTensor;
 import ai.lserve.engine.runtime.Rope;
 import ai.lserve.engine.runtime.StepBatch;
+import ai.lserve.engine.sparse.AttentionPolicy;
 
 /**
  * The operations a Llama forward pass needs. {@link ai.lserve.engine.runtime.LlamaModel} is written
@@ -15,6 +17,9 @@ import ai.lserve.engine.runtime.StepBatch;
 public interface Backend extends AutoCloseable {
   String name();
 
+  /** The KV format of dense mode unless one is asked for: the backend's activation precision. */
+  KvFormat denseKvFormat();
+
   /** Makes a weight usable by this backend (the CPU wraps the mapped tensor, a GPU uploads it). */
   Weight weight(WeightTensor tensor);
 
@@ -24,8 +29,8 @@ public interface Backend extends AutoCloseable {
   /** Releases every scratch tensor handed out since the last reset. */
   void resetScratch();
 
-  /** The paged KV cache storage for {@code pages} pages of this layout. */
-  KvCache kvCache(KvCacheLayout layout, int pages);
+  /** The paged KV cache: the two page pools of this layout, attended to as the policy says. */
+  KvCache kvCache(KvLayout layout, AttentionPolicy policy, int retrievalPages, int streamingPages);
 
   /** out[t] = table[ids[t]]. */
   void embed(Tensor out, int[] ids, Weight table);
@@ -41,7 +46,8 @@ public interface Backend extends AutoCloseable {
 
   /**
    * Appends this step's keys and values to the cache of {@code layer}, then attends each query row
-   * to its own sequence's cached keys up to its position.
+   * to the keys of its own sequence that its head may see (all earlier ones when dense; the Λ mask
+   * for streaming heads; selected pages for retrieval heads in sparse decode).
    */
   void attention(Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache);
 

@@ -1,10 +1,12 @@
 package ai.lserve.engine.kv;
 
-/** Backend-owned storage of the paged KV cache; page ids come from a {@link PagePool}. */
+/** Backend-owned storage of the paged KV cache; page ids come from the engine's page pools. */
 public interface KvCache extends AutoCloseable {
-  KvCacheLayout layout();
+  KvLayout layout();
 
-  int pages();
+  int retrievalPages();
+
+  int streamingPages();
 
   @Override
   void close();

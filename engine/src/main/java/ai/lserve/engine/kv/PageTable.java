@@ -20,11 +20,11 @@ public final class PageTable {
   }
 
   public int capacity() {
-    return pages.length * KvCacheLayout.PAGE_TOKENS;
+    return pages.length * KvLayout.PAGE_TOKENS;
   }
 
   public int page(int position) {
-    return pages[position / KvCacheLayout.PAGE_TOKENS];
+    return pages[position / KvLayout.PAGE_TOKENS];
   }
 
   public int[] pages() {

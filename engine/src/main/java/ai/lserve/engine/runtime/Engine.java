@@ -3,12 +3,17 @@ package ai.lserve.engine.runtime;
 import ai.lserve.engine.backend.Backend;
 import ai.lserve.engine.backend.Backends;
 import ai.lserve.engine.kv.KvCache;
-import ai.lserve.engine.kv.KvCacheLayout;
 import ai.lserve.engine.kv.KvFormat;
+import ai.lserve.engine.kv.KvLayout;
+import ai.lserve.engine.kv.KvPlan;
 import ai.lserve.engine.model.Checkpoint;
 import ai.lserve.engine.model.GenerationConfig;
 import ai.lserve.engine.model.LlamaConfig;
 import ai.lserve.engine.model.Tokenizer;
+import ai.lserve.engine.sparse.AttentionPolicy;
+import ai.lserve.engine.sparse.HeadPattern;
+import ai.lserve.engine.sparse.SparseConfig;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Optional;
@@ -27,25 +32,49 @@ public final class Engine implements AutoCloseable {
   private final Tokenizer tokenizer;
   private final Backend backend;
   private final KvCache cache;
+  private final KvPlan plan;
+  private final SparseConfig.Mode mode;
   private final Scheduler scheduler;
   private final Thread thread;
   private final int maxModelLen;
 
-  private Engine(Path modelDir, EngineOptions options) {
+  private Engine(Path modelDir, EngineOptions options, Backend given) {
     this.checkpoint = Checkpoint.open(modelDir);
     this.config = checkpoint.config();
     this.generationConfig = checkpoint.generationConfig();
     this.maxModelLen = options.maxModelLen() > 0 ? options.maxModelLen() : config.maxPositionEmbeddings();
     this.tokenizer = checkpoint.tokenizerJson().map(Tokenizer::load).orElse(null);
-    Backend b = Backends.open(options);
+    SparseConfig sparse = options.sparse();
+    Path patternFile = sparse.pattern() != null ? sparse.pattern() : modelDir.resolve(PATTERN_FILE);
+    if (sparse.pattern() != null && !Files.isRegularFile(patternFile))
+      throw new IllegalArgumentException("pattern file " + patternFile + " does not exist");
+    boolean hasPattern = Files.isRegularFile(patternFile);
+    this.mode = sparse.mode() == SparseConfig.Mode.AUTO
+        ? (hasPattern ? SparseConfig.Mode.LSERVE : SparseConfig.Mode.DENSE)
+        : sparse.mode();
+    boolean lserve = mode == SparseConfig.Mode.LSERVE;
+    HeadPattern pattern = HeadPattern.allRetrieval(config.numLayers(), config.numKvHeads());
+    if (lserve && sparse.streamingFraction() > 0) {
+      if (!hasPattern)
+        throw new IllegalArgumentException(String.format(
+            "lserve mode with streaming fraction %s needs a head pattern: pass --pattern FILE, put %s in %s"
+                + " (make one with 'lserve calibrate'), or use --streaming-fraction 0 or --mode dense",
+            sparse.streamingFraction(), PATTERN_FILE, modelDir));
+      pattern = HeadPattern.load(patternFile, config, sparse.streamingFraction());
+    }
+    Backend b = given != null ? given : Backends.open(options);
     try {
+      KvFormat format = sparse.kvBits() != null ? KvFormat.ofBits(sparse.kvBits())
+          : lserve ? KvFormat.INT8 : b.denseKvFormat();
+      KvLayout layout = new KvLayout(config.numLayers(), config.numKvHeads(), config.headDim(), format, pattern, lserve);
+      this.plan = new KvPlan(layout, sparse.sink(), sparse.local(), sparse.prefillLocal(), options.maxBatchTokens());
+      KvPlan.Pools pools = plan.pools(budgetBytes(options), options.maxRunning());
       LlamaModel model = new LlamaModel(config, checkpoint.weights(), b);
-      KvCacheLayout layout = new KvCacheLayout(config.numLayers(), config.numKvHeads(), config.headDim(), KvFormat.F32);
-      this.cache = b.kvCache(layout, pagesFor(layout, options));
+      this.cache = b.kvCache(layout, AttentionPolicy.of(sparse, lserve), pools.retrievalPages(), pools.streamingPages());
       Set<Integer> eos = new HashSet<>();
       for (int id : config.eosTokenIds()) eos.add(id);
       for (int id : generationConfig.eosTokenIds() == null ? new int[0] : generationConfig.eosTokenIds()) eos.add(id);
-      this.scheduler = new Scheduler(model, cache, tokenizer, Set.copyOf(eos), options);
+      this.scheduler = new Scheduler(model, cache, plan, tokenizer, Set.copyOf(eos), options);
     } catch (RuntimeException | Error e) {
       b.close();
       if (tokenizer != null) tokenizer.close();
@@ -59,21 +88,22 @@ public final class Engine implements AutoCloseable {
 
   /** Opens the Hugging Face Llama checkpoint in {@code modelDir}; malformed files are rejected first. */
   public static Engine open(Path modelDir, EngineOptions options) {
-    return new Engine(modelDir, options);
+    return new Engine(modelDir, options, null);
   }
 
-  private int pagesFor(KvCacheLayout layout, EngineOptions options) {
-    long perPage = layout.bytesPerPage();
-    long bytes = options.kvCacheBytes();
-    if (bytes == 0) {
-      long needed = (long) options.maxRunning() * KvCacheLayout.pagesFor(maxModelLen) * perPage;
-      bytes = Math.min(needed, Runtime.getRuntime().maxMemory() / 4);
-    }
-    long pages = bytes / perPage;
-    if (pages < 1)
-      throw new IllegalArgumentException(String.format(
-          "kv-cache-bytes %d holds no KV page (%d bytes per 64-token page for this model)", bytes, perPage));
-    return (int) Math.min(pages, Integer.MAX_VALUE);
+  /** Opens the checkpoint on a backend built by the caller (calibration uses a probing CPU backend). */
+  public static Engine open(Path modelDir, EngineOptions options, Backend backend) {
+    return new Engine(modelDir, options, backend);
+  }
+
+  /** The head pattern file an lserve engine looks for in the model directory. */
+  public static final String PATTERN_FILE = "full_attention_heads.tsv";
+
+  /** The KV budget: as given, else what maxRunning full-length sequences need, at most a quarter of the heap. */
+  private long budgetBytes(EngineOptions options) {
+    if (options.kvCacheBytes() > 0) return options.kvCacheBytes();
+    long needed = (long) options.maxRunning() * plan.prefillPeakBytes(maxModelLen);
+    return Math.min(needed, Runtime.getRuntime().maxMemory() / 4);
   }
 
   /** Queues a request; the future fails with a message naming the problem when it cannot run. */
@@ -84,7 +114,7 @@ public final class Engine implements AutoCloseable {
       validatePrompt(ids);
       SamplingParams.Resolved p = request.sampling().resolve(generationConfig);
       int maxNew = Math.min(p.maxNewTokens(), maxModelLen - ids.length);
-      s = new Sequence(ids, p, maxNew, request.promptLogits());
+      s = new Sequence(ids, p, maxNew, request.promptLogits(), request.outputLogits());
     } catch (RuntimeException e) {
       return CompletableFuture.failedFuture(e);
     }
@@ -144,8 +174,18 @@ public final class Engine implements AutoCloseable {
     return maxModelLen;
   }
 
+  /** Pages of the retrieval pool (every head's pages when dense). */
   public int kvPages() {
-    return cache.pages();
+    return cache.retrievalPages();
+  }
+
+  /** The attention mode in use (auto resolved). */
+  public SparseConfig.Mode mode() {
+    return mode;
+  }
+
+  public KvPlan kvPlan() {
+    return plan;
   }
 
   public EngineStats stats() {

@@ -7,6 +7,7 @@ package ai.lserve.engine.runtime;
  * @param text their text, stop string cut off; null when the model has no tokenizer
  * @param stopReason the end-of-sequence id or stop string that ended it, else null
  * @param promptLogits the requested prompt logits, [position][vocab], else null
+ * @param outputLogits the logits each output token was sampled from, [token][vocab], if requested
  */
 public record GenerationResult(
     int[] outputIds,
@@ -16,4 +17,5 @@ public record GenerationResult(
     int promptTokens,
     int completionTokens,
     Timings timings,
-    float[][] promptLogits) {}
+    float[][] promptLogits,
+    float[][] outputLogits) {}

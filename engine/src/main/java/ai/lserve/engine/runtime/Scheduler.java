@@ -1,9 +1,12 @@
 package ai.lserve.engine.runtime;
 
 import ai.lserve.engine.kv.KvCache;
-import ai.lserve.engine.kv.KvCacheLayout;
+import ai.lserve.engine.kv.KvLayout;
+import ai.lserve.engine.kv.KvPlan;
 import ai.lserve.engine.kv.PagePool;
 import ai.lserve.engine.kv.PageTable;
+import ai.lserve.engine.kv.SequenceKv;
+import ai.lserve.engine.kv.StreamingRing;
 import ai.lserve.engine.model.Tokenizer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -18,13 +21,15 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Continuous batching on one engine thread. Each step decodes one token for every running
  * sequence and spends the rest of the step's token budget on prompt chunks. A sequence is admitted
- * once the pool can reserve every page it may need, so it never waits mid-generation; a sequence
- * that can never fit fails alone.
+ * once the pools can reserve every page it may need (all its retrieval pages; its streaming ring
+ * at prefill size, shrunk when prefill ends), so it never waits mid-generation; a sequence that can
+ * never fit fails alone.
  */
 final class Scheduler implements Runnable {
   private final LlamaModel model;
   private final KvCache cache;
-  private final PagePool pool;
+  private final KvPlan plan;
+  private final PagePool pool, streamingPool;
   private final Tokenizer tokenizer; // null when the model has none
   private final Set<Integer> eosIds;
   private final EngineOptions options;
@@ -38,10 +43,13 @@ final class Scheduler implements Runnable {
   private final AtomicLong promptTokens = new AtomicLong(), generated = new AtomicLong();
   private volatile int maxInStep, runningCount, waitingCount;
 
-  Scheduler(LlamaModel model, KvCache cache, Tokenizer tokenizer, Set<Integer> eosIds, EngineOptions options) {
+  Scheduler(LlamaModel model, KvCache cache, KvPlan plan, Tokenizer tokenizer, Set<Integer> eosIds,
+      EngineOptions options) {
     this.model = model;
     this.cache = cache;
-    this.pool = new PagePool(cache.pages());
+    this.plan = plan;
+    this.pool = new PagePool(cache.retrievalPages());
+    this.streamingPool = cache.streamingPages() > 0 ? new PagePool(cache.streamingPages()) : null;
     this.tokenizer = tokenizer;
     this.eosIds = eosIds;
     this.options = options;
@@ -107,19 +115,29 @@ final class Scheduler implements Runnable {
   private void admit() {
     while (!waiting.isEmpty() && running.size() < options.maxRunning()) {
       Sequence s = waiting.peek();
-      int need = KvCacheLayout.pagesFor(s.maxTokens());
-      if (need > pool.total()) {
+      int need = KvLayout.pagesFor(s.maxTokens());
+      int ring = plan.streamingPagesAtAdmission(s.prompt.length);
+      if (need > pool.total() || (streamingPool != null && ring > streamingPool.total())) {
         waiting.poll();
         s.future.completeExceptionally(new IllegalArgumentException(String.format(
-            "request needs %d KV pages (%d prompt + %d new tokens) but the whole KV cache holds %d pages;"
-                + " raise kv-cache-bytes or lower max_new_tokens", need, s.prompt.length, s.maxNewTokens,
-            pool.total())));
+            "request needs %d KV pages (%d prompt + %d new tokens) and %d streaming pages but the KV cache holds"
+                + " %d and %d; raise kv-cache-bytes or lower max_new_tokens", need, s.prompt.length,
+            s.maxNewTokens, ring, pool.total(), streamingPool == null ? 0 : streamingPool.total())));
         continue;
       }
       int[] pages = pool.take(need);
       if (pages == null) return; // first come, first served: wait for pages to free up
+      int[] ringPages = null;
+      if (streamingPool != null) {
+        ringPages = streamingPool.take(ring);
+        if (ringPages == null) {
+          pool.give(pages);
+          return;
+        }
+      }
       waiting.poll();
-      s.table = new PageTable(pages);
+      s.kv = new SequenceKv(new PageTable(pages),
+          ringPages == null ? null : new StreamingRing(plan.sinkPages(), ringPages), model.config().numLayers());
       s.admitted = System.nanoTime();
       running.add(s);
     }
@@ -135,7 +153,7 @@ final class Scheduler implements Runnable {
     int budget = options.maxBatchTokens();
     for (Sequence s : running) {
       if (s.prefilling()) continue;
-      StepBatch.Slice slice = batch.add(s.table, s.table.tokens(), 1);
+      StepBatch.Slice slice = batch.add(s.kv, s.kv.table().tokens(), 1, true);
       members.add(s);
       tokens.add(s.lastToken());
       rows.add(slice.row());
@@ -146,7 +164,7 @@ final class Scheduler implements Runnable {
     for (Sequence s : running) {
       if (!s.prefilling() || budget <= 0) continue;
       int n = Math.min(s.prompt.length - s.prefilled, budget);
-      StepBatch.Slice slice = batch.add(s.table, s.prefilled, n);
+      StepBatch.Slice slice = batch.add(s.kv, s.prefilled, n, false);
       members.add(s);
       budget -= n;
       int firstLogit = s.prompt.length - Math.max(1, s.promptLogits);
@@ -172,12 +190,14 @@ final class Scheduler implements Runnable {
     }
     steps.incrementAndGet();
     maxInStep = Math.max(maxInStep, batch.slices().size());
-    for (StepBatch.Slice slice : batch.slices()) slice.table().advance(slice.count());
+    for (StepBatch.Slice slice : batch.slices()) slice.kv().table().advance(slice.count());
     for (Sequence s : members) {
       if (s.prefilling()) {
-        int done = s.table.tokens();
+        int done = s.kv.table().tokens();
         promptTokens.addAndGet(done - s.prefilled);
         s.prefilled = done;
+        if (!s.prefilling() && s.kv.ring() != null) // prefill over: keep only the decode ring
+          streamingPool.give(s.kv.ring().shrink(done, plan.local(), plan.decodeRingPages()));
       }
     }
     int vocab = model.config().vocabSize();
@@ -209,6 +229,7 @@ final class Scheduler implements Runnable {
     }
     if (s.outputLength == 0) s.firstToken = System.nanoTime();
     s.append(token);
+    if (s.outputLogits != null) s.outputLogits.add(Arrays.copyOfRange(logits, off, off + vocab));
     generated.incrementAndGet();
     if (!s.sampling.ignoreEos() && eosIds.contains(token)) {
       finish(s, FinishReason.STOP, String.valueOf(token), null);
@@ -236,7 +257,7 @@ final class Scheduler implements Runnable {
         ms(end - s.firstToken), ms(end - s.submitted));
     finished.incrementAndGet();
     s.future.complete(new GenerationResult(s.outputIds(), text, reason, stopReason, s.prompt.length,
-        s.outputLength, t, s.logits));
+        s.outputLength, t, s.logits, s.outputLogits == null ? null : s.outputLogits.toArray(new float[0][])));
   }
 
   private void fail(Sequence s, Throwable e) {
@@ -245,9 +266,10 @@ final class Scheduler implements Runnable {
   }
 
   private void release(Sequence s) {
-    if (s.table != null) {
-      pool.give(s.table.pages());
-      s.table = null;
+    if (s.kv != null) {
+      pool.give(s.kv.table().pages());
+      if (s.kv.ring() != null) streamingPool.give(s.kv.ring().pages());
+      s.kv = null;
     }
   }
 

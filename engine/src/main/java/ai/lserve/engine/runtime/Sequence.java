@@ -1,7 +1,9 @@
 package ai.lserve.engine.runtime;
 
-import ai.lserve.engine.kv.PageTable;
+import ai.lserve.engine.kv.SequenceKv;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 
@@ -16,14 +18,16 @@ final class Sequence {
   final long submitted = System.nanoTime();
   long admitted, firstToken;
 
-  PageTable table;
+  SequenceKv kv; // null until admitted and after release
   int prefilled;
   int[] output = new int[16];
   int outputLength;
   float[][] logits;
+  final List<float[]> outputLogits; // null unless requested
   int textScanned; // characters of decoded output already searched for stop strings
 
-  Sequence(int[] prompt, SamplingParams.Resolved sampling, int maxNewTokens, int promptLogits) {
+  Sequence(int[] prompt, SamplingParams.Resolved sampling, int maxNewTokens, int promptLogits, boolean outputLogits) {
+    this.outputLogits = outputLogits ? new ArrayList<>() : null;
     this.prompt = prompt;
     this.sampling = sampling;
     this.maxNewTokens = maxNewTokens;

@@ -1,6 +1,6 @@
 package ai.lserve.engine.runtime;
 
-import ai.lserve.engine.kv.PageTable;
+import ai.lserve.engine.kv.SequenceKv;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -9,14 +9,17 @@ import java.util.List;
  * prompt chunk or one decoded token) placed in consecutive activation rows.
  */
 public final class StepBatch {
-  /** A sequence's slice of this step: rows [row, row + count) hold positions [start, start + count). */
-  public record Slice(PageTable table, int start, int count, int row) {}
+  /**
+   * A sequence's slice of this step: rows [row, row + count) hold positions [start, start + count);
+   * {@code decode} marks a generated token (prompt tokens are prefill).
+   */
+  public record Slice(SequenceKv kv, int start, int count, int row, boolean decode) {}
 
   private final List<Slice> slices = new ArrayList<>();
   private int rows;
 
-  public Slice add(PageTable table, int start, int count) {
-    Slice s = new Slice(table, start, count, rows);
+  public Slice add(SequenceKv kv, int start, int count, boolean decode) {
+    Slice s = new Slice(kv, start, count, rows, decode);
     slices.add(s);
     rows += count;
     return s;

@@ -43,9 +43,13 @@ class PagePoolTest {
 
   @Test
   void layoutSizesPages() {
-    KvCacheLayout l = new KvCacheLayout(32, 8, 128, KvFormat.F32);
-    assertEquals(2L * 32 * 8 * 128 * 4 * 64, l.bytesPerPage());
-    assertEquals(2, KvCacheLayout.pagesFor(65));
-    assertEquals(1, KvCacheLayout.pagesFor(64));
+    KvLayout l = KvLayout.dense(32, 8, 128, KvFormat.F32);
+    assertEquals(2L * 32 * 8 * 128 * 4 * 64, l.retrievalPageBytes());
+    assertEquals(0, l.streamingPageBytes());
+    assertEquals(2, KvLayout.pagesFor(65));
+    assertEquals(1, KvLayout.pagesFor(64));
+    assertEquals(5, KvLayout.span(257)); // LServe's decode ring: 256 recent tokens and the current one
+    assertEquals(1, KvLayout.span(64));
+    assertEquals(2, KvLayout.span(65));
   }
 }

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.lserve.engine.kv.KvCacheLayout;
+import ai.lserve.engine.kv.KvLayout;
 import ai.lserve.engine.kv.KvFormat;
 import ai.lserve.engine.model.TinyCheckpoints;
 import ai.lserve.engine.sparse.SparseConfig;
@@ -42,7 +42,7 @@ class EngineTest {
   }
 
   static long pageBytes() {
-    return new KvCacheLayout(SPEC.layers(), SPEC.kvHeads(), SPEC.effectiveHeadDim(), KvFormat.F32).bytesPerPage();
+    return KvLayout.dense(SPEC.layers(), SPEC.kvHeads(), SPEC.effectiveHeadDim(), KvFormat.F32).retrievalPageBytes();
   }
 
   @Test

@@ -4,10 +4,12 @@ import ai.lserve.engine.backend.Backend;
 import ai.lserve.engine.backend.Tensor;
 import ai.lserve.engine.backend.Weight;
 import ai.lserve.engine.kv.KvCache;
-import ai.lserve.engine.kv.KvCacheLayout;
+import ai.lserve.engine.kv.KvFormat;
+import ai.lserve.engine.kv.KvLayout;
 import ai.lserve.engine.model.WeightTensor;
 import ai.lserve.engine.runtime.Rope;
 import ai.lserve.engine.runtime.StepBatch;
+import ai.lserve.engine.sparse.AttentionPolicy;
 
 /** The reference backend: float32 math on the Java heap, parallel over the cores. */
 public final class CpuBackend implements Backend {
@@ -15,14 +17,25 @@ public final class CpuBackend implements Backend {
   private static final int ROWS_PER_TASK = 16;
 
   private final Parallel parallel;
+  private final AttentionProbe probe; // null unless calibrating
 
   public CpuBackend(int threads) {
+    this(threads, null);
+  }
+
+  public CpuBackend(int threads, AttentionProbe probe) {
     this.parallel = new Parallel(Math.max(1, threads));
+    this.probe = probe;
   }
 
   @Override
   public String name() {
     return "cpu (" + parallel.threads() + " threads)";
+  }
+
+  @Override
+  public KvFormat denseKvFormat() {
+    return KvFormat.F32;
   }
 
   @Override
@@ -41,8 +54,8 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public KvCache kvCache(KvCacheLayout layout, int pages) {
-    return new CpuKvCache(layout, pages);
+  public KvCache kvCache(KvLayout layout, AttentionPolicy policy, int retrievalPages, int streamingPages) {
+    return new CpuKvCache(layout, policy, retrievalPages, streamingPages);
   }
 
   @Override
@@ -98,8 +111,10 @@ public final class CpuBackend implements Backend {
   public void attention(
       Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache) {
     CpuKvCache c = (CpuKvCache) cache;
-    CpuAttention.append(c, layer, (CpuTensor) k, (CpuTensor) v, batch);
-    CpuAttention.attend(parallel, (CpuTensor) out, (CpuTensor) q, c, layer, batch);
+    CpuTensor kt = (CpuTensor) k, vt = (CpuTensor) v, qt = (CpuTensor) q;
+    CpuAttention.append(c, layer, kt, vt, batch);
+    CpuAttention.select(parallel, qt, c, layer, batch);
+    CpuAttention.attend(parallel, (CpuTensor) out, qt, kt, vt, c, layer, batch, probe);
   }
 
   @Override
