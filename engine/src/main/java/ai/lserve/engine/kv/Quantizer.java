@@ -129,7 +129,7 @@ public final class Quantizer {
     double s = Fp16.toFloat(scale(min, max, qmax));
     double z = Fp16.round(min);
     double reach = Math.max(max - z, z - min);
-    double worst = s / 2;
+    double worst = Math.max(s / 2, Math.max(z - min, max - z - qmax * s));
     double bound = worst + 0x1p-22 * reach + 0x1p-23 * (Math.abs(z) + qmax * s);
     float f = (float) bound;
     return f < bound ? Math.nextUp(f) : f;

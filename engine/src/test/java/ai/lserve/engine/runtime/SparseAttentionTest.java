@@ -18,26 +18,30 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** LServe's sparse attention on the CPU against its definition (a brute-force double-precision model). */
 class SparseAttentionTest {
-  @TempDir static Path dir;
-  static Path model;
   static final TinyCheckpoints.Spec SPEC = TinyCheckpoints.Spec.tiny().withHeads(4, 2, 16).withSeed(7);
+  static final Path model = writeModel();
 
-  @BeforeAll
-  static void writeModel() throws IOException {
-    model = dir.resolve("tiny");
-    TinyCheckpoints.write(model, SPEC);
-    Path config = model.resolve("config.json");
-    Files.writeString(config, Files.readString(config).replace("\"max_position_embeddings\": 256", "\"max_position_embeddings\": 4096"));
-    // Streaming: layer 0 KV head 1 and layer 1 KV head 0 (the two lowest gates at fraction 0.5).
-    Files.writeString(model.resolve("full_attention_heads.tsv"), "0.9\t0.1\n0.2\t0.8\n");
+  /** A tiny random model with 4096 positions and a head pattern, shared by the sparse tests. */
+  static Path writeModel() {
+    try {
+      Path dir = Files.createTempDirectory("lserve-sparse");
+      dir.toFile().deleteOnExit();
+      TinyCheckpoints.write(dir, SPEC);
+      Path config = dir.resolve("config.json");
+      Files.writeString(config, Files.readString(config).replace("\"max_position_embeddings\": 256", "\"max_position_embeddings\": 4096"));
+      // Streaming: layer 0 KV head 1 and layer 1 KV head 0 (the two lowest gates at fraction 0.5).
+      Files.writeString(dir.resolve("full_attention_heads.tsv"), "0.9\t0.1\n0.2\t0.8\n");
+      for (java.io.File f : dir.toFile().listFiles()) f.deleteOnExit();
+      return dir;
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   static int[] randomIds(int n, long seed) {
