@@ -8,6 +8,9 @@ public interface KvCache extends AutoCloseable {
 
   int streamingPages();
 
+  /** Bytes the backend really allocated for the pages (checked against {@link KvPlan}). */
+  long allocatedBytes();
+
   @Override
   void close();
 }

@@ -63,16 +63,16 @@ public record KvPlan(KvLayout layout, int sink, int local, int prefillLocal, int
 
   /**
    * Splits {@code budgetBytes}: the streaming pool gets the decode rings of {@code maxRunning}
-   * sequences plus room for two prefills at a time, at most a quarter of the budget; the retrieval
-   * pool gets the rest.
+   * sequences plus room for two prefills of prompts up to {@code maxTokens} at a time, at most a
+   * quarter of the budget (but always one prefill); the retrieval pool gets the rest.
    */
-  public Pools pools(long budgetBytes, int maxRunning) {
+  public Pools pools(long budgetBytes, int maxRunning, int maxTokens) {
     long streaming = 0;
     if (layout.hasStreaming()) {
-      long want = (long) maxRunning * streamingPagesInDecode()
-          + 2L * (streamingPagesAtAdmission(Integer.MAX_VALUE - 1) - streamingPagesInDecode());
+      int prefill = streamingPagesAtAdmission(maxTokens);
+      long want = (long) maxRunning * streamingPagesInDecode() + 2L * (prefill - streamingPagesInDecode());
       long cap = budgetBytes / 4 / layout.streamingPageBytes();
-      streaming = Math.max(Math.min(want, cap), streamingPagesAtAdmission(Integer.MAX_VALUE - 1));
+      streaming = Math.max(Math.min(want, cap), prefill);
     }
     long retrieval = (budgetBytes - streaming * layout.streamingPageBytes()) / layout.retrievalPageBytes();
     if (retrieval < 1)

@@ -68,7 +68,7 @@ public final class Engine implements AutoCloseable {
           : lserve ? KvFormat.INT8 : b.denseKvFormat();
       KvLayout layout = new KvLayout(config.numLayers(), config.numKvHeads(), config.headDim(), format, pattern, lserve);
       this.plan = new KvPlan(layout, sparse.sink(), sparse.local(), sparse.prefillLocal(), options.maxBatchTokens());
-      KvPlan.Pools pools = plan.pools(budgetBytes(options), options.maxRunning());
+      KvPlan.Pools pools = plan.pools(budgetBytes(options), options.maxRunning(), maxModelLen);
       LlamaModel model = new LlamaModel(config, checkpoint.weights(), b);
       this.cache = b.kvCache(layout, AttentionPolicy.of(sparse, lserve), pools.retrievalPages(), pools.streamingPages());
       Set<Integer> eos = new HashSet<>();
@@ -186,6 +186,16 @@ public final class Engine implements AutoCloseable {
 
   public KvPlan kvPlan() {
     return plan;
+  }
+
+  /** Pages of the streaming pool (0 without streaming heads). */
+  public int streamingPages() {
+    return cache.streamingPages();
+  }
+
+  /** Bytes the backend allocated for KV pages. */
+  public long kvAllocatedBytes() {
+    return cache.allocatedBytes();
   }
 
   public EngineStats stats() {

@@ -97,5 +97,16 @@ final class CpuKvCache implements KvCache {
   }
 
   @Override
+  public long allocatedBytes() {
+    long b = 0;
+    for (int l = 0; l < layout.layers(); l++) {
+      b += keys[l].bytes() + values[l].bytes();
+      if (streamingKeys[l] != null) b += streamingKeys[l].bytes() + streamingValues[l].bytes();
+      if (keyMax[l] != null) b += 2L * (keyMax[l].length + keyMin[l].length);
+    }
+    return b;
+  }
+
+  @Override
   public void close() {}
 }

@@ -33,6 +33,13 @@ final class PageStore {
     params = format.quantized() ? new short[(int) vectors * 2] : null;
   }
 
+  /** Bytes held: codes (or values) plus scale and zero. */
+  long bytes() {
+    if (f32 != null) return 4L * f32.length;
+    if (bf16 != null) return 2L * bf16.length;
+    return codes.length + 2L * params.length;
+  }
+
   private int vector(int page, int head, int slot) {
     return (page * heads + head) * KvLayout.PAGE_TOKENS + slot;
   }
