@@ -49,7 +49,8 @@ class PagePoolTest {
     assertEquals(2, KvLayout.pagesFor(65));
     assertEquals(1, KvLayout.pagesFor(64));
     assertEquals(5, KvLayout.span(257)); // LServe's decode ring: 256 recent tokens and the current one
-    assertEquals(1, KvLayout.span(64));
+    assertEquals(2, KvLayout.span(64)); // 64 tokens starting mid-page touch two pages
+    assertEquals(1, KvLayout.span(1));
     assertEquals(2, KvLayout.span(65));
   }
 }
