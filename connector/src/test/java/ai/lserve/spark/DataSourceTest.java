@@ -61,6 +61,16 @@ class DataSourceTest {
   }
 
   @Test
+  void selectingFieldsOfTheTimingsStructReadsTheRightFields() {
+    // Spark prunes inside structs: only these three timings fields are asked for.
+    List<Row> rows = lserve(Map.of("path", docs, "prompt_column", "body", "max_new_tokens", "4"))
+        .where("body IS NOT NULL")
+        .select("timings.queue_ms", "timings.prefill_ms", "timings.first_token_ms").collectAsList();
+    assertEquals(N - 1, rows.size());
+    for (Row r : rows) assertEquals(r.getDouble(0) + r.getDouble(1), r.getDouble(2), 1e-6, "first token = queue + prefill");
+  }
+
+  @Test
   void templateOverColumnsAndMetricsOnTheScan() {
     Dataset<Row> out = lserve(Map.of("path", docs, "format", "parquet", "template", "Title: {title}\n{{note}} {id}",
         "max_new_tokens", "2"));

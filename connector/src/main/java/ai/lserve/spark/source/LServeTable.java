@@ -51,9 +51,16 @@ final class LServeTable implements SupportsRead {
     return new SupportsPushDownRequiredColumns() {
       private StructType required = schema;
 
+      /**
+       * Keeps the columns asked for, each with its full type: Spark may prune inside a struct
+       * (e.g. only timings.first_token_ms), but rows are built with whole structs, so a pruned
+       * struct type would make Spark read the wrong field.
+       */
       @Override
       public void pruneColumns(StructType requiredSchema) {
-        required = requiredSchema;
+        StructType kept = new StructType();
+        for (String name : requiredSchema.fieldNames()) kept = kept.add(schema.apply(name));
+        required = kept;
       }
 
       @Override
