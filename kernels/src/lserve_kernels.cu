@@ -1,2 +1,11 @@
 // The one translation unit nvcc compiles into lserve.fatbin: every kernel family is a header.
+#include "attention.cuh"
+#include "attention_prefill.cuh"
+#include "elementwise.cuh"
+#include "embedding.cuh"
+#include "gemm.cuh"
+#include "gemv.cuh"
 #include "norm.cuh"
+#include "page_select.cuh"
+#include "rope_kv.cuh"
+#include "sampling.cuh"

@@ -1,21 +1,11 @@
-// Embedding gather and RMSNorm (bf16 activations, fp32 math).
+// RMSNorm (bf16 activations, fp32 math).
 #pragma once
 #include "common.cuh"
 
-// out[t, :] = table[ids[t], :] for t in [0, tokens); one block per token.
-extern "C" __global__ void embedding_gather_bf16(__nv_bfloat16* __restrict__ out,
-                                                 const __nv_bfloat16* __restrict__ table,
-                                                 const int32_t* __restrict__ ids, int hidden) {
-  const int t = blockIdx.x;
-  const __nv_bfloat16* row = table + (size_t)ids[t] * hidden;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x) out[(size_t)t * hidden + i] = row[i];
-}
-
 // out = x * rsqrt(mean(x^2) + eps) * weight, as Hugging Face does it: the normalized value is
-// rounded to bf16 before the weight multiplies it. One block per row.
-extern "C" __global__ void rmsnorm_bf16(__nv_bfloat16* __restrict__ out,
-                                        const __nv_bfloat16* __restrict__ x,
-                                        const __nv_bfloat16* __restrict__ weight, int hidden,
+// rounded to bf16 before the weight multiplies it. One block per row; out may alias x (each
+// thread rewrites only the elements it read).
+extern "C" __global__ void rmsnorm_bf16(bf16* out, const bf16* x, const bf16* __restrict__ weight, int hidden,
                                         float eps) {
   const size_t row = (size_t)blockIdx.x * hidden;
   float ss = 0.f;

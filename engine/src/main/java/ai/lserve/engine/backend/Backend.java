@@ -23,6 +23,14 @@ public interface Backend extends AutoCloseable {
   /** Makes a weight usable by this backend (the CPU wraps the mapped tensor, a GPU uploads it). */
   Weight weight(WeightTensor tensor);
 
+  /**
+   * Bytes the KV pages may take when the engine sizes them itself, after the weights are loaded;
+   * {@code activationValues} is how many activation values one forward step allocates at most.
+   */
+  default long kvBudgetBytes(long activationValues) {
+    return Runtime.getRuntime().maxMemory() / 4;
+  }
+
   /** Scratch activations, valid until the next {@link #resetScratch()}. */
   Tensor tensor(int rows, int cols);
 
@@ -51,6 +59,17 @@ public interface Backend extends AutoCloseable {
    */
   void attention(Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache);
 
+  /**
+   * Rotates q and k by their rows' positions, then does what {@link #attention} does. Backends may
+   * fuse the rotation with the cache write.
+   */
+  default void ropeAttention(
+      Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache, Rope rope) {
+    rope(q, q.cols() / rope.headDim(), batch, rope);
+    rope(k, k.cols() / rope.headDim(), batch, rope);
+    attention(out, q, k, v, layer, batch, cache);
+  }
+
   /** out = silu(gate) * up. */
   void siluMul(Tensor out, Tensor gate, Tensor up);
 
@@ -62,6 +81,9 @@ public interface Backend extends AutoCloseable {
 
   /** Copies a tensor to the host, row-major. */
   float[] toHost(Tensor t);
+
+  /** Sets a tensor from the host, row-major (rounded to the backend's activation precision). */
+  void fromHost(Tensor t, float[] values);
 
   @Override
   void close();

@@ -17,6 +17,9 @@ final class EngineArgs {
   @Option(names = "--threads", description = "CPU threads (default: all cores)")
   Integer threads;
 
+  @Option(names = "--memory-fraction", description = "share of the GPU's free memory the engine takes (default 0.9)")
+  Double memoryFraction;
+
   @Option(names = "--kv-cache-bytes", description = "bytes of KV cache pages (default: sized automatically)")
   Long kvCacheBytes;
 
@@ -77,6 +80,7 @@ final class EngineArgs {
   EngineOptions options() {
     EngineOptions o = EngineOptions.defaults().withDevice(device).withSparse(sparse());
     if (threads != null) o = o.withThreads(threads);
+    if (memoryFraction != null) o = o.withMemoryFraction(memoryFraction);
     if (kvCacheBytes != null) o = o.withKvCacheBytes(kvCacheBytes);
     if (maxBatchTokens != null) o = o.withMaxBatchTokens(maxBatchTokens);
     if (maxModelLen != null) o = o.withMaxModelLen(maxModelLen);

@@ -18,6 +18,10 @@ public final class Tokenizer implements AutoCloseable {
   }
 
   public static Tokenizer load(Path tokenizerJson) {
+    // DJL picks a CUDA build of the native tokenizer where it sees a GPU, and downloads it; the
+    // CPU build in the jar does the same work (tokenizing never runs on a GPU) and needs no network.
+    if (System.getenv("RUST_FLAVOR") == null && System.getProperty("RUST_FLAVOR") == null)
+      System.setProperty("RUST_FLAVOR", "cpu");
     try {
       return new Tokenizer(
           HuggingFaceTokenizer.newInstance(

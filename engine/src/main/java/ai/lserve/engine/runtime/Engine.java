@@ -68,8 +68,8 @@ public final class Engine implements AutoCloseable {
           : lserve ? KvFormat.INT8 : b.denseKvFormat();
       KvLayout layout = new KvLayout(config.numLayers(), config.numKvHeads(), config.headDim(), format, pattern, lserve);
       this.plan = new KvPlan(layout, sparse.sink(), sparse.local(), sparse.prefillLocal(), options.maxBatchTokens());
-      KvPlan.Pools pools = plan.pools(budgetBytes(options), options.maxRunning(), maxModelLen);
-      LlamaModel model = new LlamaModel(config, checkpoint.weights(), b);
+      LlamaModel model = new LlamaModel(config, checkpoint.weights(), b); // weights first: a GPU sizes KV pages from what is left
+      KvPlan.Pools pools = plan.pools(budgetBytes(options, b, model), options.maxRunning(), maxModelLen);
       this.cache = b.kvCache(layout, AttentionPolicy.of(sparse, lserve), pools.retrievalPages(), pools.streamingPages());
       Set<Integer> eos = new HashSet<>();
       for (int id : config.eosTokenIds()) eos.add(id);
@@ -99,11 +99,14 @@ public final class Engine implements AutoCloseable {
   /** The head pattern file an lserve engine looks for in the model directory. */
   public static final String PATTERN_FILE = "full_attention_heads.tsv";
 
-  /** The KV budget: as given, else what maxRunning full-length sequences need, at most a quarter of the heap. */
-  private long budgetBytes(EngineOptions options) {
+  /**
+   * The KV budget: as given, else what maxRunning full-length sequences need, at most what the
+   * backend can spare (a quarter of the heap on the CPU; the arena's rest on a GPU).
+   */
+  private long budgetBytes(EngineOptions options, Backend backend, LlamaModel model) {
     if (options.kvCacheBytes() > 0) return options.kvCacheBytes();
     long needed = (long) options.maxRunning() * plan.prefillPeakBytes(maxModelLen);
-    return Math.min(needed, Runtime.getRuntime().maxMemory() / 4);
+    return Math.min(needed, backend.kvBudgetBytes(model.activationValues(options.maxBatchTokens())));
   }
 
   /** Queues a request; the future fails with a message naming the problem when it cannot run. */

@@ -44,6 +44,12 @@ public final class LlamaModel {
     return config;
   }
 
+  /** Activation values {@link #forward} allocates for a step of {@code rows} rows, logits included. */
+  public long activationValues(int rows) {
+    LlamaConfig c = config;
+    return (long) rows * (4L * c.hiddenSize() + 2L * c.qDim() + 2L * c.kvDim() + 2L * c.intermediateSize() + c.vocabSize());
+  }
+
   /**
    * Runs the step's tokens through the model, appending their keys and values to the cache, and
    * returns the logits of the rows in {@code logitRows} (row-major, vocab values each).
@@ -66,9 +72,7 @@ public final class LlamaModel {
       backend.matmul(q, h, w.wq());
       backend.matmul(k, h, w.wk());
       backend.matmul(v, h, w.wv());
-      backend.rope(q, config.numHeads(), batch, rope);
-      backend.rope(k, config.numKvHeads(), batch, rope);
-      backend.attention(att, q, k, v, l, batch, cache);
+      backend.ropeAttention(att, q, k, v, l, batch, cache, rope);
       backend.matmul(o, att, w.wo());
       backend.add(x, o);
       // MLP block: x += Wdown · (silu(Wgate h) * Wup h), h = norm(x)

@@ -142,6 +142,14 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
+  public void fromHost(Tensor t, float[] values) {
+    float[] data = ((CpuTensor) t).data;
+    if (values.length != data.length)
+      throw new IllegalArgumentException("fromHost: " + values.length + " values for " + data.length);
+    System.arraycopy(values, 0, data, 0, data.length);
+  }
+
+  @Override
   public void close() {
     parallel.close();
   }

@@ -1,0 +1,201 @@
+package ai.lserve.engine.backend.cuda;
+
+import ai.lserve.engine.kv.KvLayout;
+import ai.lserve.engine.runtime.StepBatch;
+import ai.lserve.engine.sparse.AttentionPolicy;
+import ai.lserve.engine.sparse.PageSelection;
+import ai.lserve.engine.sparse.PageSelector;
+import ai.lserve.engine.sparse.SparseConfig;
+import java.nio.IntBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * One layer's attention on the GPU, with the CPU backend's semantics (CpuAttention is the
+ * reference): rotate q and k and append k and v to their pages (quantized, with key statistics),
+ * refresh the page selections that expired (scores and top-k on the GPU; the chosen pages come
+ * back to the host, which keeps every sequence's selections), then attend over each row's visible
+ * pages (prefill tiles on tensor cores, decode rows in KV splits on CUDA cores) and merge the
+ * splits with the row's own key and value.
+ */
+final class CudaAttention {
+  static final int MAX_GROUP = 8, MAX_HEAD_DIM = 256;
+
+  private final Launcher launcher;
+  private final Transfers transfers;
+  private final DeviceArena arena;
+  private final int multiprocessors;
+
+  CudaAttention(Launcher launcher, Transfers transfers, DeviceArena arena, int multiprocessors) {
+    this.launcher = launcher;
+    this.transfers = transfers;
+    this.arena = arena;
+    this.multiprocessors = multiprocessors;
+  }
+
+  /** {@code invFreq} null: q and k arrive rotated. */
+  void run(CudaTensor out, CudaTensor q, CudaTensor k, CudaTensor v, int layer, StepMeta meta, CudaKvCache cache,
+      CUdeviceptr invFreq) {
+    KvLayout l = cache.layout();
+    AttentionPolicy p = cache.policy();
+    int d = l.headDim(), kvHeads = l.kvHeads(), heads = q.cols() / d, group = heads / kvHeads, rows = q.rows();
+    check(d, group);
+    String bits = String.valueOf(l.format().bits);
+    CudaKvCache.Pool ret = cache.retrieval[layer], str = cache.streaming[layer];
+    int sinkPages = l.hasStreaming() ? p.sink() / KvLayout.PAGE_TOKENS : 0;
+    launcher.launch("rope_append_" + (l.format().bits == 16 ? "bf16" : "int" + bits), rows, 1, 1, 128, 0,
+        q.ptr(), k.ptr(), v.ptr(), invFreq, heads, kvHeads, d, meta.rowSlice, meta.sliceInfo, meta.pageTables,
+        meta.rings, sinkPages, cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(),
+        ret.heads(), str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads());
+    if (l.stats() && ret.heads() > 0)
+      launcher.launch("kv_key_stats", meta.statsTaskCount, ret.heads(), 1, roundUp(d, 32), 0, k.ptr(), kvHeads, d,
+          meta.statsTasks, meta.sliceInfo, meta.pageTables, cache.retrievalHeads[layer], cache.keyMax[layer],
+          cache.keyMin[layer], ret.heads());
+
+    boolean perQuery = p.selection() == SparseConfig.Selection.QUERY_HEAD;
+    int selRows = perQuery ? ret.heads() * group : ret.heads();
+    if (ret.heads() > 0) select(q, layer, meta, cache, group, selRows, perQuery);
+
+    // Page lists of the slices whose retrieval heads read selected pages.
+    List<StepBatch.Slice> slices = meta.batch.slices();
+    int[] selOff = new int[slices.size()];
+    Arrays.fill(selOff, -1);
+    StepMeta.IntList ptr = new StepMeta.IntList(), pages = new StepMeta.IntList();
+    for (int s = 0; s < slices.size(); s++) {
+      StepBatch.Slice sl = slices.get(s);
+      if (ret.heads() == 0 || !selecting(p, sl)) continue;
+      selOff[s] = ptr.size;
+      PageSelection sel = sl.kv().selection(layer);
+      int newest = KvLayout.pagesFor(sl.start() + 1) - 1;
+      for (int r = 0; r < selRows; r++) {
+        ptr.add(pages.size);
+        int[] list = sel.pages(r, newest);
+        pages.add(list, list.length);
+      }
+    }
+    boolean anySelecting = ptr.size > 0;
+    CUdeviceptr selOffDev = null, selPtrDev = null, selPagesDev = null;
+    if (anySelecting) {
+      ptr.add(pages.size);
+      selOffDev = transfers.ints(selOff);
+      selPtrDev = transfers.ints(ptr.array(), ptr.size);
+      selPagesDev = transfers.ints(pages.array(), pages.size);
+    }
+
+    // Prefill rows go to the tensor-core kernel in tiles of 64 rows of one sequence (head dims 64
+    // and 128); decode rows, and prefill rows of other head dims, to the CUDA-core kernel.
+    boolean tensorCores = d == 64 || d == 128;
+    StepMeta.IntList pagedRows = new StepMeta.IntList(), tiles = new StepMeta.IntList();
+    for (int s = 0; s < slices.size(); s++) {
+      StepBatch.Slice sl = slices.get(s);
+      for (int i = 0; i < sl.count(); i += tensorCores && !sl.decode() ? 64 : 1) {
+        if (tensorCores && !sl.decode()) {
+          tiles.add(s);
+          tiles.add(sl.row() + i);
+          tiles.add(Math.min(64, sl.count() - i));
+        } else {
+          pagedRows.add(sl.row() + i);
+        }
+      }
+    }
+    int groupSplit = perQuery && anySelecting ? group : 1;
+    long ctas = (long) pagedRows.size * kvHeads * groupSplit;
+    int splits = ctas == 0 ? 1
+        : (int) Math.max(1, Math.min(Math.min(64, meta.maxPages), (8L * multiprocessors + ctas - 1) / ctas));
+    CUdeviceptr partO = arena.scratch(4L * rows * heads * splits * d);
+    CUdeviceptr partMl = arena.scratch(8L * rows * heads * splits);
+    float scale = (float) (1.0 / Math.sqrt(d));
+    if (pagedRows.size > 0)
+      launcher.launch("attn_paged_b" + bits + "_c" + channelsPerLane(d), pagedRows.size, kvHeads * groupSplit, splits,
+          128, 0, partO, partMl, pagedRows.size == rows ? null : transfers.ints(pagedRows.array(), pagedRows.size),
+          q.ptr(), heads, kvHeads, d, splits, groupSplit, meta.rowSlice, meta.sliceInfo, meta.pageTables, meta.rings,
+          sinkPages, cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(), ret.heads(),
+          str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(), selOffDev, selPtrDev,
+          selPagesDev, perQuery ? 1 : 0, p.sink(), p.local(), p.prefillLocal() - 1, scale);
+    if (tiles.size > 0)
+      launcher.launch("attn_prefill_b" + bits + "_d" + d, tiles.size / 3, heads, 1, 128, 5 * 64 * (d + 8) * 2,
+          partO, partMl, q.ptr(), heads, kvHeads, splits, transfers.ints(tiles.array(), tiles.size), meta.sliceInfo,
+          meta.pageTables, meta.rings, sinkPages, cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(),
+          ret.valueParams(), ret.heads(), str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(),
+          p.sink(), p.prefillLocal() - 1, scale);
+    launcher.launch("attn_merge", rows, heads, 1, roundUp(d, 32), 0, out.ptr(), partO, partMl, q.ptr(), k.ptr(),
+        v.ptr(), heads, kvHeads, d, splits, scale);
+  }
+
+  static void check(int headDim, int group) {
+    if (headDim % 8 != 0 || headDim > MAX_HEAD_DIM)
+      throw new IllegalArgumentException("the CUDA backend needs a head_dim that is a multiple of 8 and at most "
+          + MAX_HEAD_DIM + ", got " + headDim);
+    if (group > MAX_GROUP)
+      throw new IllegalArgumentException("the CUDA backend supports up to " + MAX_GROUP
+          + " query heads per KV head, got " + group);
+  }
+
+  /** As CpuAttention: this decode token's retrieval heads read selected pages. */
+  private static boolean selecting(AttentionPolicy p, StepBatch.Slice s) {
+    return p.selectPages() && s.decode() && s.start() + 1 > p.budget();
+  }
+
+  /** Refreshes the expired selections of this layer (CpuAttention.select on the GPU). */
+  private void select(CudaTensor q, int layer, StepMeta meta, CudaKvCache cache, int group, int selRows,
+      boolean perQuery) {
+    AttentionPolicy p = cache.policy();
+    List<StepBatch.Slice> slices = meta.batch.slices();
+    List<Integer> due = new ArrayList<>();
+    for (int s = 0; s < slices.size(); s++) {
+      StepBatch.Slice sl = slices.get(s);
+      if (selecting(p, sl) && sl.kv().selection(layer).stale(sl.start() + 1, p.reuseInterval())) due.add(s);
+    }
+    if (due.isEmpty()) return;
+    int n = due.size(), stride = 1, outStride = 1;
+    int[] dueSlice = new int[n], candidates = new int[n], want = new int[n];
+    for (int i = 0; i < n; i++) {
+      int tokens = slices.get(due.get(i)).start() + 1;
+      dueSlice[i] = due.get(i);
+      candidates[i] = KvLayout.pagesFor(tokens) - 1;
+      want[i] = Math.min(PageSelector.pagesToKeep(tokens, p.budget()) - 1, candidates[i]);
+      stride = Math.max(stride, candidates[i]);
+      outStride = Math.max(outStride, want[i]);
+    }
+    CudaKvCache.Pool ret = cache.retrieval[layer];
+    int d = cache.layout().headDim(), heads = q.cols() / d;
+    CUdeviceptr scores = arena.scratch(4L * n * selRows * stride);
+    launcher.launch("page_scores", n, ret.heads(), (stride + 7) / 8, 256, 0, scores, stride, q.ptr(), heads,
+        cache.layout().kvHeads(), d, perQuery ? 1 : 0, transfers.ints(dueSlice), meta.sliceInfo, meta.pageTables,
+        cache.keyMax[layer], cache.keyMin[layer], cache.retrievalHeads[layer], ret.heads());
+    int[][] ranked = topPages(scores, stride, n, selRows, candidates, want, p.pinFirstPage(), outStride);
+    for (int i = 0; i < n; i++) {
+      int tokens = slices.get(due.get(i)).start() + 1;
+      int[][] rows = Arrays.copyOfRange(ranked, i * selRows, (i + 1) * selRows);
+      slices.get(due.get(i)).kv().selection(layer).set(rows, tokens, KvLayout.pagesFor(tokens) - 1);
+    }
+  }
+
+  /**
+   * The top pages of each of n x selRows score rows (row i * selRows + r has candidates[i] scores
+   * from scores + row * stride), want[i] each, ascending, as PageSelector.top chooses them.
+   */
+  int[][] topPages(CUdeviceptr scores, int stride, int n, int selRows, int[] candidates, int[] want, boolean pinFirst,
+      int outStride) {
+    CUdeviceptr out = arena.scratch(4L * n * selRows * outStride);
+    launcher.launch("page_topk", n * selRows, 1, 1, 256, 0, out, outStride, scores, stride, selRows,
+        transfers.ints(candidates), transfers.ints(want), pinFirst ? 1 : 0);
+    IntBuffer b = transfers.download(out, 4L * n * selRows * outStride).asIntBuffer();
+    int[][] rows = new int[n * selRows][];
+    for (int i = 0; i < n * selRows; i++) {
+      rows[i] = new int[Math.max(0, want[i / selRows])];
+      b.get(i * outStride, rows[i]);
+    }
+    return rows;
+  }
+
+  static int channelsPerLane(int d) {
+    return d <= 32 ? 1 : d <= 64 ? 2 : d <= 128 ? 4 : 8;
+  }
+
+  static int roundUp(int x, int m) {
+    return (x + m - 1) / m * m;
+  }
+}

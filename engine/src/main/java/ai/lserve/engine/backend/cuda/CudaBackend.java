@@ -1,0 +1,286 @@
+package ai.lserve.engine.backend.cuda;
+
+import ai.lserve.engine.backend.Backend;
+import ai.lserve.engine.backend.Tensor;
+import ai.lserve.engine.backend.Weight;
+import ai.lserve.engine.kv.Fp16;
+import ai.lserve.engine.kv.KvCache;
+import ai.lserve.engine.kv.KvFormat;
+import ai.lserve.engine.kv.KvLayout;
+import ai.lserve.engine.model.WeightTensor;
+import ai.lserve.engine.runtime.Rope;
+import ai.lserve.engine.runtime.StepBatch;
+import ai.lserve.engine.sparse.AttentionPolicy;
+import java.nio.ByteBuffer;
+import java.nio.ShortBuffer;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * The GPU backend: the operations of {@link Backend} as our kernels (kernels/src), launched through
+ * JCuda's driver API on one stream of one GPU. bf16 activations and weights, fp32 accumulation;
+ * weights, KV pages and per-step scratch live in one device arena sized from the memory fraction.
+ * Every entry point binds the GPU's primary context to the calling thread.
+ */
+public final class CudaBackend implements Backend {
+  /** Scratch kept free beside the activations when sizing the KV pool. */
+  private static final long SCRATCH_MARGIN = 256L << 20;
+
+  private final CudaDevice device;
+  private final DeviceArena arena;
+  private final Launcher launcher;
+  private final Transfers transfers;
+  private final CudaAttention attention;
+  private final int multiprocessors;
+  private final boolean wideGemm; // the 128 x 256 GEMM tile fits the block's shared memory (not on sm_89)
+  private final Map<Rope, CUdeviceptr> inverseFrequencies = new IdentityHashMap<>();
+  private WeightUploader uploader; // while weights are being uploaded
+  private StepMeta meta; // the current step's, in scratch
+
+  private CudaBackend(CudaDevice device, double memoryFraction) {
+    this.device = device;
+    long free = device.memory()[0];
+    this.arena = new DeviceArena((long) (free * memoryFraction),
+        String.format("memory fraction %.2f of %.1f GiB free", memoryFraction, free / (double) (1L << 30)));
+    this.launcher = new Launcher(device);
+    this.transfers = new Transfers(device, arena);
+    this.multiprocessors = device.multiprocessors();
+    this.wideGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN) >= GEMM_WIDE_SMEM;
+    this.attention = new CudaAttention(launcher, transfers, arena, multiprocessors);
+  }
+
+  /**
+   * Opens GPU {@code ordinal}, taking {@code memoryFraction} of its free memory. Fails with a clear
+   * message on a machine without a GPU, driver or compiled kernels.
+   */
+  public static Backend open(int ordinal, double memoryFraction) {
+    CudaDevice device = CudaDevice.open(ordinal);
+    try {
+      return new CudaBackend(device, memoryFraction);
+    } catch (RuntimeException | Error e) {
+      device.close();
+      throw e;
+    }
+  }
+
+  @Override
+  public String name() {
+    return "cuda:" + device.ordinal() + " (" + device.name() + ")";
+  }
+
+  @Override
+  public KvFormat denseKvFormat() {
+    return KvFormat.BF16;
+  }
+
+  @Override
+  public Weight weight(WeightTensor tensor) {
+    device.bind();
+    if (uploader == null) {
+      long chunk = WeightUploader.stagingBytes();
+      uploader = new WeightUploader(device, launcher, new CUdeviceptr[] {arena.scratch(chunk), arena.scratch(chunk)});
+    }
+    long elements = (long) tensor.rows() * tensor.cols();
+    CUdeviceptr p = arena.allocate(2 * elements, "weight " + tensor.name());
+    uploader.upload(tensor, p);
+    return new CudaWeight(tensor.name(), p, tensor.rows(), tensor.cols());
+  }
+
+  @Override
+  public Tensor tensor(int rows, int cols) {
+    return new CudaTensor(arena.scratch(2L * rows * cols), rows, cols);
+  }
+
+  @Override
+  public void resetScratch() {
+    device.bind();
+    device.synchronize();
+    if (uploader != null) {
+      uploader.close();
+      uploader = null;
+    }
+    arena.resetScratch();
+    transfers.reset();
+    meta = null;
+  }
+
+  @Override
+  public long kvBudgetBytes(long activationValues) {
+    return Math.max(0, arena.free() - 4 * activationValues - SCRATCH_MARGIN);
+  }
+
+  @Override
+  public KvCache kvCache(KvLayout layout, AttentionPolicy policy, int retrievalPages, int streamingPages) {
+    device.bind();
+    CudaAttention.check(layout.headDim(), 1);
+    return new CudaKvCache(arena, transfers, layout, policy, retrievalPages, streamingPages);
+  }
+
+  @Override
+  public void embed(Tensor out, int[] ids, Weight table) {
+    device.bind();
+    CudaTensor o = (CudaTensor) out;
+    CudaWeight t = (CudaWeight) table;
+    launcher.launch("embedding_gather_bf16", ids.length, 1, 1, 256, 0, o.ptr(), t.ptr(), transfers.ints(ids), t.cols());
+  }
+
+  @Override
+  public void rmsNorm(Tensor out, Tensor x, Weight w, float eps) {
+    device.bind();
+    CudaTensor o = (CudaTensor) out, in = (CudaTensor) x;
+    launcher.launch("rmsnorm_bf16", in.rows(), 1, 1, Math.min(1024, CudaAttention.roundUp(in.cols(), 32)), 0,
+        o.ptr(), in.ptr(), ((CudaWeight) w).ptr(), in.cols(), eps);
+  }
+
+  @Override
+  public void matmul(Tensor out, Tensor x, Weight w) {
+    device.bind();
+    CudaTensor o = (CudaTensor) out, in = (CudaTensor) x;
+    CudaWeight wt = (CudaWeight) w;
+    int m = in.rows(), k = in.cols(), n = wt.rows();
+    if (wt.cols() != k || o.cols() != n || o.rows() != m)
+      throw new IllegalArgumentException("matmul shape mismatch for " + wt.name());
+    if (m <= 16)
+      launcher.launch(k % 8 == 0 ? "gemv_bf16" : "gemv_bf16_any", (n + 7) / 8, (m + 7) / 8, 1, 256, 0,
+          o.ptr(), in.ptr(), wt.ptr(), m, n, k);
+    else if (k % 8 == 0 && wideGemm && (long) ((n + 255) / 256) * ((m + 127) / 128) >= multiprocessors)
+      launcher.launch("gemm_bf16_tc_wide", (n + 255) / 256, (m + 127) / 128, 1, 256, GEMM_WIDE_SMEM, o.ptr(),
+          in.ptr(), wt.ptr(), m, n, k);
+    else if (k % 8 == 0)
+      launcher.launch("gemm_bf16_tc", (n + 127) / 128, (m + 127) / 128, 1, 256, GEMM_SMEM, o.ptr(), in.ptr(),
+          wt.ptr(), m, n, k);
+    else
+      launcher.launch("gemm_bf16_simple", (n + 15) / 16, (m + 15) / 16, 1, 256, 0, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
+  }
+
+  /** Shared memory of the GEMM kernels (kernels/src/gemm.cuh): stages x (128 + BN) rows x 40 bf16. */
+  private static final int GEMM_SMEM = 3 * 256 * 40 * 2, GEMM_WIDE_SMEM = 4 * 384 * 40 * 2;
+
+  @Override
+  public void rope(Tensor x, int heads, StepBatch batch, Rope rope) {
+    device.bind();
+    CudaTensor t = (CudaTensor) x;
+    launcher.launch("rope_bf16", t.rows(), 1, 1, 128, 0, t.ptr(), inverseFrequencies(rope), heads, rope.headDim(),
+        meta(batch).rowPos);
+  }
+
+  @Override
+  public void attention(Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache) {
+    device.bind();
+    attention.run((CudaTensor) out, (CudaTensor) q, (CudaTensor) k, (CudaTensor) v, layer, meta(batch),
+        (CudaKvCache) cache, null);
+  }
+
+  /** Rotation of q and k fused with the cache write (one kernel for both). */
+  @Override
+  public void ropeAttention(Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache, Rope rope) {
+    device.bind();
+    attention.run((CudaTensor) out, (CudaTensor) q, (CudaTensor) k, (CudaTensor) v, layer, meta(batch),
+        (CudaKvCache) cache, inverseFrequencies(rope));
+  }
+
+  @Override
+  public void siluMul(Tensor out, Tensor gate, Tensor up) {
+    device.bind();
+    CudaTensor o = (CudaTensor) out;
+    launcher.launch("silu_mul_bf16", Launcher.blocks(o.elements()), 1, 1, 256, 0, o.ptr(),
+        ((CudaTensor) gate).ptr(), ((CudaTensor) up).ptr(), o.elements());
+  }
+
+  @Override
+  public void add(Tensor x, Tensor y) {
+    device.bind();
+    CudaTensor a = (CudaTensor) x;
+    launcher.launch("add_bf16", Launcher.blocks(a.elements()), 1, 1, 256, 0, a.ptr(), ((CudaTensor) y).ptr(),
+        a.elements());
+  }
+
+  @Override
+  public void gatherRows(Tensor out, Tensor x, int[] rows) {
+    device.bind();
+    CudaTensor o = (CudaTensor) out;
+    launcher.launch("gather_rows_bf16", rows.length, 1, 1, 256, 0, o.ptr(), ((CudaTensor) x).ptr(),
+        transfers.ints(rows), o.cols());
+  }
+
+  @Override
+  public float[] toHost(Tensor t) {
+    device.bind();
+    CudaTensor c = (CudaTensor) t;
+    ShortBuffer b = transfers.download(c.ptr(), 2 * c.elements()).asShortBuffer();
+    float[] out = new float[Math.toIntExact(c.elements())];
+    for (int i = 0; i < out.length; i++) out[i] = Fp16.bf16ToFloat(b.get(i));
+    return out;
+  }
+
+  @Override
+  public void fromHost(Tensor t, float[] values) {
+    device.bind();
+    CudaTensor c = (CudaTensor) t;
+    if (values.length != c.elements()) throw new IllegalArgumentException("fromHost: " + values.length + " values for " + c.elements());
+    transfers.upload(c.ptr(), 2 * c.elements(), b -> {
+      for (float v : values) b.putShort(Fp16.bf16FromFloat(v));
+    });
+  }
+
+  /** Greedy tokens of each row of bf16 logits (the argmax kernel). */
+  int[] argmax(Tensor logits) {
+    device.bind();
+    CudaTensor l = (CudaTensor) logits;
+    CUdeviceptr out = arena.scratch(4L * l.rows());
+    launcher.launch("argmax_bf16", l.rows(), 1, 1, 1024, 0, out, l.ptr(), l.cols());
+    int[] ids = new int[l.rows()];
+    transfers.download(out, 4L * l.rows()).asIntBuffer().get(ids);
+    return ids;
+  }
+
+  /** Raw device bytes, for tests that inspect the cache layout. */
+  ByteBuffer read(CUdeviceptr p, long bytes) {
+    device.bind();
+    ByteBuffer b = transfers.download(p, bytes);
+    ByteBuffer copy = ByteBuffer.allocate((int) bytes).order(b.order());
+    return copy.put(b).flip();
+  }
+
+  CudaDevice device() {
+    return device;
+  }
+
+  CudaAttention attentionOps() {
+    return attention;
+  }
+
+  Transfers transfers() {
+    return transfers;
+  }
+
+  DeviceArena arena() {
+    return arena;
+  }
+
+  private StepMeta meta(StepBatch batch) {
+    if (meta == null || meta.batch != batch) meta = new StepMeta(batch, transfers);
+    return meta;
+  }
+
+  private CUdeviceptr inverseFrequencies(Rope rope) {
+    return inverseFrequencies.computeIfAbsent(rope, r -> {
+      float[] f = r.inverseFrequencies();
+      CUdeviceptr p = arena.allocate(4L * f.length, "RoPE frequencies");
+      transfers.upload(p, 4L * f.length, b -> b.asFloatBuffer().put(f));
+      return p;
+    });
+  }
+
+  @Override
+  public void close() {
+    device.bind();
+    device.synchronize();
+    if (uploader != null) uploader.close();
+    transfers.close();
+    arena.close();
+    device.close();
+  }
+}

@@ -1,0 +1,96 @@
+package ai.lserve.engine.backend.cuda;
+
+import ai.lserve.engine.kv.KvLayout;
+import ai.lserve.engine.kv.StreamingRing;
+import ai.lserve.engine.runtime.StepBatch;
+import java.util.Arrays;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * A forward step's batch as the kernels read it (kernels/src/kv_layout.cuh), uploaded once per
+ * step and shared by every layer: the slices, the slice and position of each row, each slice's
+ * page table and streaming ring, and the logical pages whose key statistics the step changes.
+ */
+final class StepMeta {
+  static final int STRIDE = 7; // SLICE_STRIDE: start, count, row, decode, table offset, ring offset, ring length
+
+  final StepBatch batch;
+  final int rows;
+  final CUdeviceptr sliceInfo, rowSlice, rowPos, pageTables, rings, statsTasks;
+  final int statsTaskCount;
+  /** The most key pages any row's attention can walk (bounds the KV splits). */
+  final int maxPages;
+
+  StepMeta(StepBatch batch, Transfers transfers) {
+    this.batch = batch;
+    this.rows = batch.rows();
+    int n = batch.slices().size();
+    int[] info = new int[n * STRIDE], rowSliceH = new int[rows], rowPosH = new int[rows];
+    IntList tables = new IntList(), ringList = new IntList(), tasks = new IntList();
+    int most = 0;
+    for (int s = 0; s < n; s++) {
+      StepBatch.Slice sl = batch.slices().get(s);
+      int end = sl.start() + sl.count();
+      int[] pages = sl.kv().table().pages();
+      StreamingRing ring = sl.kv().ring();
+      info[s * STRIDE] = sl.start();
+      info[s * STRIDE + 1] = sl.count();
+      info[s * STRIDE + 2] = sl.row();
+      info[s * STRIDE + 3] = sl.decode() ? 1 : 0;
+      info[s * STRIDE + 4] = tables.size;
+      info[s * STRIDE + 5] = ringList.size;
+      info[s * STRIDE + 6] = ring == null ? 0 : ring.pages().length;
+      tables.add(pages, Math.min(pages.length, KvLayout.pagesFor(end)));
+      if (ring != null) ringList.add(ring.pages(), ring.pages().length);
+      for (int lp = sl.start() / KvLayout.LOGICAL_TOKENS; lp <= (end - 1) / KvLayout.LOGICAL_TOKENS; lp++) {
+        tasks.add(s);
+        tasks.add(lp);
+      }
+      for (int i = 0; i < sl.count(); i++) {
+        rowSliceH[sl.row() + i] = s;
+        rowPosH[sl.row() + i] = sl.start() + i;
+      }
+      most = Math.max(most, KvLayout.pagesFor(end));
+    }
+    this.maxPages = most;
+    this.statsTaskCount = tasks.size / 2;
+    int[] all = new int[info.length + 2 * rows + tables.size + ringList.size + tasks.size];
+    int at = 0;
+    int[] offsets = new int[6];
+    int[][] parts = {info, rowSliceH, rowPosH, tables.array(), ringList.array(), tasks.array()};
+    int[] lengths = {info.length, rows, rows, tables.size, ringList.size, tasks.size};
+    for (int i = 0; i < parts.length; i++) {
+      offsets[i] = at;
+      System.arraycopy(parts[i], 0, all, at, lengths[i]);
+      at += lengths[i];
+    }
+    CUdeviceptr base = transfers.ints(all);
+    sliceInfo = base.withByteOffset(4L * offsets[0]);
+    rowSlice = base.withByteOffset(4L * offsets[1]);
+    rowPos = base.withByteOffset(4L * offsets[2]);
+    pageTables = base.withByteOffset(4L * offsets[3]);
+    rings = base.withByteOffset(4L * offsets[4]);
+    statsTasks = base.withByteOffset(4L * offsets[5]);
+  }
+
+  /** A growable int array. */
+  static final class IntList {
+    int[] data = new int[16];
+    int size;
+
+    void add(int v) {
+      if (size == data.length) data = Arrays.copyOf(data, size * 2);
+      data[size++] = v;
+    }
+
+    void add(int[] values, int n) {
+      if (size + n > data.length) data = Arrays.copyOf(data, Math.max(size + n, size * 2));
+      System.arraycopy(values, 0, data, size, n);
+      size += n;
+    }
+
+    int[] array() {
+      return data;
+    }
+  }
+}

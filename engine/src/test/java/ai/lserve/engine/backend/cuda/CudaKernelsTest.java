@@ -1,0 +1,199 @@
+package ai.lserve.engine.backend.cuda;
+
+import static ai.lserve.engine.backend.cuda.GpuTests.random;
+import static ai.lserve.engine.backend.cuda.GpuTests.relativeL2;
+import static ai.lserve.engine.backend.cuda.GpuTests.tensor;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.lserve.engine.backend.Tensor;
+import ai.lserve.engine.backend.Weight;
+import ai.lserve.engine.backend.cpu.CpuBackend;
+import ai.lserve.engine.kv.KvFormat;
+import ai.lserve.engine.kv.KvLayout;
+import ai.lserve.engine.kv.PageTable;
+import ai.lserve.engine.kv.SequenceKv;
+import ai.lserve.engine.model.DType;
+import ai.lserve.engine.model.LlamaConfig;
+import ai.lserve.engine.model.RopeScaling;
+import ai.lserve.engine.model.WeightTensor;
+import ai.lserve.engine.runtime.Rope;
+import ai.lserve.engine.runtime.Sampler;
+import ai.lserve.engine.runtime.StepBatch;
+import ai.lserve.engine.sparse.AttentionPolicy;
+import ai.lserve.engine.sparse.PageSelector;
+import ai.lserve.engine.sparse.SparseConfig;
+import java.nio.file.Path;
+import java.util.Random;
+import jcuda.driver.CUdeviceptr;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Each kernel against the CPU backend's operation on random non-zero inputs (bf16-rounded for both). */
+@Tag("gpu")
+class CudaKernelsTest {
+  static CudaBackend gpu;
+  static CpuBackend cpu;
+  @TempDir static Path dir;
+  final Random random = new Random(11);
+
+  @BeforeAll
+  static void open() {
+    GpuTests.assumeGpu();
+    gpu = GpuTests.open();
+    cpu = new CpuBackend(4);
+  }
+
+  @AfterAll
+  static void close() {
+    if (gpu != null) gpu.close();
+    if (cpu != null) cpu.close();
+  }
+
+  Weight[] both(String name, DType type, long[] shape, float[] values) {
+    WeightTensor w = GpuTests.weight(dir, name, type, shape, values);
+    return new Weight[] {cpu.weight(w), gpu.weight(w)};
+  }
+
+  @Test
+  void float32KvPagesAreCpuOnly() {
+    KvLayout layout = KvLayout.dense(1, 2, 64, KvFormat.F32);
+    AttentionPolicy p = new AttentionPolicy(false, 128, 256, 8192, 4096, 4, SparseConfig.Selection.KV_HEAD, false);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> gpu.kvCache(layout, p, 4, 0));
+    assertTrue(e.getMessage().contains("CPU-only"), e.getMessage());
+    assertEquals(KvFormat.BF16, gpu.denseKvFormat());
+  }
+
+  @Test
+  void embeddingGather() {
+    float[] table = random(random, 50 * 72, 1);
+    Weight[] w = both("embed", DType.BF16, new long[] {50, 72}, table);
+    int[] ids = {3, 0, 49, 3, 17};
+    Tensor a = cpu.tensor(5, 72), b = gpu.tensor(5, 72);
+    cpu.embed(a, ids, w[0]);
+    gpu.embed(b, ids, w[1]);
+    assertArrayEquals(cpu.toHost(a), gpu.toHost(b));
+  }
+
+  @Test
+  void rmsNormInPlaceAndNot() {
+    for (DType type : new DType[] {DType.BF16, DType.F32, DType.F16}) {
+      float[] x = random(random, 7 * 264, 3), wv = random(random, 264, 1);
+      Weight[] w = both("norm" + type, type, new long[] {264}, wv);
+      Tensor a = tensor(cpu, 7, 264, x), b = tensor(gpu, 7, 264, x), b2 = gpu.tensor(7, 264);
+      cpu.rmsNorm(a, a, w[0], 1e-5f);
+      gpu.rmsNorm(b2, b, w[1], 1e-5f);
+      gpu.rmsNorm(b, b, w[1], 1e-5f);
+      double e = relativeL2(gpu.toHost(b), cpu.toHost(a));
+      assertTrue(e < 8e-3, type + " rmsnorm error " + e);
+      assertArrayEquals(gpu.toHost(b), gpu.toHost(b2));
+    }
+  }
+
+  @Test
+  void siluMulAddAndGather() {
+    int rows = 9, cols = 1000;
+    float[] g = random(random, rows * cols, 4), u = random(random, rows * cols, 2);
+    Tensor ga = tensor(cpu, rows, cols, g), ua = tensor(cpu, rows, cols, u);
+    Tensor gb = tensor(gpu, rows, cols, g), ub = tensor(gpu, rows, cols, u);
+    cpu.siluMul(ga, ga, ua);
+    gpu.siluMul(gb, gb, ub);
+    assertTrue(relativeL2(gpu.toHost(gb), cpu.toHost(ga)) < 8e-3, "silu_mul");
+    cpu.add(ga, ua);
+    gpu.add(gb, ub);
+    assertTrue(relativeL2(gpu.toHost(gb), cpu.toHost(ga)) < 8e-3, "add");
+    int[] pick = {8, 0, 3, 3};
+    Tensor oa = cpu.tensor(4, cols), ob = gpu.tensor(4, cols);
+    cpu.gatherRows(oa, tensor(cpu, rows, cols, g), pick);
+    gpu.gatherRows(ob, tensor(gpu, rows, cols, g), pick);
+    assertArrayEquals(cpu.toHost(oa), gpu.toHost(ob));
+  }
+
+  @Test
+  void matmulAllPathsAndShapes() {
+    int[][] nk = {{200, 256}, {67, 96}, {130, 172}, {512, 1024}, {8, 8}};
+    int[] ms = {1, 3, 8, 9, 16, 17, 130, 300};
+    int shape = 0;
+    for (int[] s : nk) {
+      int n = s[0], k = s[1];
+      DType type = shape % 3 == 0 ? DType.BF16 : shape % 3 == 1 ? DType.F32 : DType.F16;
+      float[] wv = random(random, n * k, 0.1f);
+      Weight[] w = both("w" + shape++, type, new long[] {n, k}, wv);
+      for (int m : ms) {
+        float[] x = random(random, m * k, 1);
+        Tensor a = cpu.tensor(m, n), b = gpu.tensor(m, n);
+        cpu.matmul(a, tensor(cpu, m, k, x), w[0]);
+        gpu.matmul(b, tensor(gpu, m, k, x), w[1]);
+        double e = relativeL2(gpu.toHost(b), cpu.toHost(a));
+        assertTrue(e < 1e-2, String.format("matmul %dx%dx%d (%s weights): relative L2 %.2e", m, n, k, type, e));
+      }
+    }
+  }
+
+  @Test
+  void matmulWideTilesOnALargeShape() {
+    int m = 1100, n = 4000, k = 264; // enough 128 x 256 tiles for the wide kernel; ragged edges
+    Weight[] w = both("wide", DType.BF16, new long[] {n, k}, random(random, n * k, 0.1f));
+    float[] x = random(random, m * k, 1);
+    Tensor a = cpu.tensor(m, n), b = gpu.tensor(m, n);
+    cpu.matmul(a, tensor(cpu, m, k, x), w[0]);
+    gpu.matmul(b, tensor(gpu, m, k, x), w[1]);
+    double e = relativeL2(gpu.toHost(b), cpu.toHost(a));
+    assertTrue(e < 1e-2, "wide matmul relative L2 " + e);
+  }
+
+  @Test
+  void ropeWithLlama3Scaling() {
+    int heads = 3, d = 64, rows = 6;
+    LlamaConfig c = new LlamaConfig("llama", heads * d, 1, 1, heads, heads, d, 1e-5, 500000,
+        new RopeScaling("llama3", 8, 1, 4, 8192), 131072, false, 10, 0, new int[0], "bfloat16");
+    Rope rope = new Rope(c);
+    StepBatch batch = new StepBatch();
+    batch.add(new SequenceKv(new PageTable(new int[2000]), null, 1), 0, 2, false);
+    batch.add(new SequenceKv(new PageTable(new int[2000]), null, 1), 100_000, 4, false);
+    float[] x = random(random, rows * heads * d, 1);
+    Tensor a = tensor(cpu, rows, heads * d, x), b = tensor(gpu, rows, heads * d, x);
+    cpu.rope(a, heads, batch, rope);
+    gpu.rope(b, heads, batch, rope);
+    double e = relativeL2(gpu.toHost(b), cpu.toHost(a));
+    assertTrue(e < 8e-3, "rope error " + e);
+  }
+
+  @Test
+  void greedyArgmaxTiesToTheLowerId() {
+    int rows = 5, vocab = 3001;
+    float[] logits = random(random, rows * vocab, 2);
+    logits[2 * vocab + 10] = logits[2 * vocab + 20] = 5f; // a tie
+    int[] got = gpu.argmax(tensor(gpu, rows, vocab, logits));
+    for (int r = 0; r < rows; r++) assertEquals(Sampler.argmax(logits, r * vocab, vocab), got[r], "row " + r);
+  }
+
+  @Test
+  void topPagesAsThePageSelector() {
+    int[] candidates = {1, 2, 70, 300, 2047};
+    int[] want = {1, 1, 63, 63, 63};
+    int selRows = 3, stride = 2047, n = candidates.length;
+    float[][] scores = new float[n * selRows][];
+    float[] flat = new float[n * selRows * stride];
+    for (int i = 0; i < n * selRows; i++) {
+      scores[i] = new float[candidates[i / selRows]];
+      for (int p = 0; p < scores[i].length; p++) {
+        scores[i][p] = random.nextInt(4) == 0 ? 1.5f : (random.nextInt(200) - 100) / 16f; // many ties
+        flat[i * stride + p] = scores[i][p];
+      }
+    }
+    for (boolean pin : new boolean[] {false, true}) {
+      gpu.resetScratch();
+      CUdeviceptr dev = gpu.arena().scratch(4L * flat.length);
+      gpu.transfers().upload(dev, 4L * flat.length, b -> b.asFloatBuffer().put(flat));
+      int[][] got = gpu.attentionOps().topPages(dev, stride, n, selRows, candidates, want, pin, 63);
+      for (int i = 0; i < n * selRows; i++)
+        assertArrayEquals(PageSelector.top(scores[i], want[i / selRows] + 1, pin), got[i], "row " + i + " pin " + pin);
+    }
+  }
+}
