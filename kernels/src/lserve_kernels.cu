@@ -9,3 +9,4 @@
 #include "page_select.cuh"
 #include "rope_kv.cuh"
 #include "sampling.cuh"
+#include "synth.cuh"

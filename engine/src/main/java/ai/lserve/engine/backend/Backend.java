@@ -3,8 +3,11 @@ package ai.lserve.engine.backend;
 import ai.lserve.engine.kv.KvCache;
 import ai.lserve.engine.kv.KvFormat;
 import ai.lserve.engine.kv.KvLayout;
+import ai.lserve.engine.model.RandomTensor;
 import ai.lserve.engine.model.WeightTensor;
 import ai.lserve.engine.runtime.Rope;
+import ai.lserve.engine.runtime.Sampler;
+import ai.lserve.engine.runtime.SamplingParams;
 import ai.lserve.engine.runtime.StepBatch;
 import ai.lserve.engine.sparse.AttentionPolicy;
 
@@ -22,6 +25,9 @@ public interface Backend extends AutoCloseable {
 
   /** Makes a weight usable by this backend (the CPU wraps the mapped tensor, a GPU uploads it). */
   Weight weight(WeightTensor tensor);
+
+  /** Makes a synthetic model's random weight (a GPU generates it in place). */
+  Weight weight(RandomTensor tensor);
 
   /**
    * Bytes the KV pages may take when the engine sizes them itself, after the weights are loaded;
@@ -78,6 +84,18 @@ public interface Backend extends AutoCloseable {
 
   /** out[i] = x[rows[i]]. */
   void gatherRows(Tensor out, Tensor x, int[] rows);
+
+  /**
+   * A token from each row of logits, as {@link Sampler#sample} picks it with the uniform draw
+   * {@code uniforms[row]}. Backends may sample on the device so that the logits stay there.
+   */
+  default int[] sample(Tensor logits, SamplingParams.Resolved[] params, double[] uniforms) {
+    float[] host = toHost(logits);
+    int vocab = logits.cols();
+    int[] tokens = new int[logits.rows()];
+    for (int r = 0; r < tokens.length; r++) tokens[r] = Sampler.sample(host, r * vocab, vocab, params[r], uniforms[r]);
+    return tokens;
+  }
 
   /** Copies a tensor to the host, row-major. */
   float[] toHost(Tensor t);

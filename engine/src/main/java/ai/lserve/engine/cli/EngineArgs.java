@@ -1,5 +1,6 @@
 package ai.lserve.engine.cli;
 
+import ai.lserve.engine.model.ModelSource;
 import ai.lserve.engine.runtime.Engine;
 import ai.lserve.engine.runtime.EngineOptions;
 import ai.lserve.engine.sparse.SparseConfig;
@@ -8,8 +9,10 @@ import picocli.CommandLine.Option;
 
 /** Options shared by every command that opens an engine. */
 final class EngineArgs {
-  @Option(names = "--model", required = true, description = "Hugging Face Llama checkpoint directory")
-  Path model;
+  @Option(names = "--model", required = true,
+      description = "Hugging Face Llama checkpoint directory, or synthetic:NAME (random weights of a named shape:"
+          + " llama-3-8b, llama-2-7b, minitron-4b, tiny)")
+  String model;
 
   @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda, cuda:N or auto (default: ${DEFAULT-VALUE})")
   String device;
@@ -87,7 +90,11 @@ final class EngineArgs {
     return o;
   }
 
+  ModelSource source() {
+    return ModelSource.open(model);
+  }
+
   Engine open() {
-    return Engine.open(model, options());
+    return Engine.open(source(), options());
   }
 }

@@ -6,6 +6,7 @@ import ai.lserve.engine.runtime.GenerationResult;
 import ai.lserve.engine.runtime.SamplingParams;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -22,6 +23,11 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--prompt", description = "prompt text (needs the model's tokenizer.json)")
     String text;
+
+    @Option(names = "--random-prompt", paramLabel = "N",
+        description = "N random token ids, uniform over the vocabulary and seeded by --seed (default 0): long prompts"
+            + " without a tokenizer or a command line of N ids")
+    Integer randomLength;
   }
 
   @ArgGroup(exclusive = true, multiplicity = "1")
@@ -58,11 +64,13 @@ final class GenerateCommand implements Callable<Integer> {
         .withSeed(seed)
         .withStop(stop != null ? stop : List.of())
         .withIgnoreEos(ignoreEos);
-    GenerationRequest req = prompt.inputIds != null
-        ? GenerationRequest.ids(Json.ids(prompt.inputIds), p)
-        : GenerationRequest.text(prompt.text, p);
+    if (prompt.randomLength != null && prompt.randomLength < 1)
+      throw new IllegalArgumentException("--random-prompt must be at least 1, got " + prompt.randomLength);
     try (Engine e = engine.open()) {
       System.err.println("device: " + e.device());
+      GenerationRequest req = prompt.inputIds != null ? GenerationRequest.ids(Json.ids(prompt.inputIds), p)
+          : prompt.text != null ? GenerationRequest.text(prompt.text, p)
+          : GenerationRequest.ids(randomIds(prompt.randomLength, e.config().vocabSize()), p);
       GenerationResult r = e.generate(req);
       if (r.text() != null) System.out.println(r.text());
       ObjectNode o = Json.object();
@@ -78,8 +86,13 @@ final class GenerateCommand implements Callable<Integer> {
       t.put("decode_ms", r.timings().decodeMs());
       t.put("total_ms", r.timings().totalMs());
       t.put("first_token_ms", r.timings().firstTokenMs());
+      if (r.completionTokens() > 1) t.put("decode_ms_per_token", r.timings().decodeMs() / (r.completionTokens() - 1));
       System.out.println(Json.line(o));
     }
     return 0;
+  }
+
+  private int[] randomIds(int n, int vocab) {
+    return new Random(seed != null ? seed : 0).ints(n, 0, vocab).toArray();
   }
 }

@@ -4,6 +4,8 @@ import ai.lserve.engine.kv.KvFormat;
 import ai.lserve.engine.kv.KvLayout;
 import ai.lserve.engine.kv.KvPlan;
 import ai.lserve.engine.model.LlamaConfig;
+import ai.lserve.engine.model.ModelSource;
+import ai.lserve.engine.model.SyntheticModel;
 import ai.lserve.engine.runtime.Engine;
 import ai.lserve.engine.sparse.HeadPattern;
 import ai.lserve.engine.sparse.SparseConfig;
@@ -30,12 +32,15 @@ final class PlanCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     if (context < 1) throw new IllegalArgumentException("--context must be >= 1");
-    LlamaConfig c = LlamaConfig.load(engine.model.resolve("config.json"));
+    boolean synthetic = engine.model.startsWith(ModelSource.SYNTHETIC);
+    SyntheticModel model = synthetic ? (SyntheticModel) engine.source() : null;
+    LlamaConfig c = synthetic ? model.config() : LlamaConfig.load(Path.of(engine.model, "config.json"));
     SparseConfig s = engine.sparse();
     boolean lserve = s.mode() != SparseConfig.Mode.DENSE;
-    Path patternFile = s.pattern() != null ? s.pattern() : engine.model.resolve(Engine.PATTERN_FILE);
+    Path patternFile = s.pattern() != null ? s.pattern() : Path.of(engine.model, Engine.PATTERN_FILE);
     HeadPattern pattern;
     if (!lserve || s.streamingFraction() == 0) pattern = HeadPattern.allRetrieval(c.numLayers(), c.numKvHeads());
+    else if (synthetic && s.pattern() == null) pattern = model.pattern(s.streamingFraction());
     else if (Files.isRegularFile(patternFile)) pattern = HeadPattern.load(patternFile, c, s.streamingFraction());
     else pattern = HeadPattern.fromGates(new double[c.numLayers()][c.numKvHeads()], s.streamingFraction());
     KvFormat format = s.kvBits() != null ? KvFormat.ofBits(s.kvBits()) : lserve ? KvFormat.INT8 : KvFormat.BF16;

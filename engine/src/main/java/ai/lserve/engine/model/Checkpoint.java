@@ -1,5 +1,7 @@
 package ai.lserve.engine.model;
 
+import ai.lserve.engine.backend.Backend;
+import ai.lserve.engine.backend.Weight;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -22,7 +24,7 @@ import java.util.Optional;
  * checkpoint fails in milliseconds with a message naming the file and tensor. Close it to release
  * the file handles; weights already mapped stay valid.
  */
-public final class Checkpoint implements AutoCloseable {
+public final class Checkpoint implements ModelSource {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String SINGLE = "model.safetensors";
   private static final String INDEX = "model.safetensors.index.json";
@@ -76,6 +78,7 @@ public final class Checkpoint implements AutoCloseable {
     }
   }
 
+  @Override
   public LlamaConfig config() {
     return config;
   }
@@ -84,10 +87,27 @@ public final class Checkpoint implements AutoCloseable {
     return directory;
   }
 
+  @Override
+  public String name() {
+    return directory.toString();
+  }
+
+  @Override
+  public Optional<Path> modelDirectory() {
+    return Optional.of(directory);
+  }
+
+  @Override
+  public Weight load(String name, Backend backend) {
+    return backend.weight(map(name));
+  }
+
+  @Override
   public GenerationConfig generationConfig() {
     return generationConfig;
   }
 
+  @Override
   public Optional<Path> tokenizerJson() {
     return Optional.of(directory.resolve("tokenizer.json")).filter(Files::isRegularFile);
   }

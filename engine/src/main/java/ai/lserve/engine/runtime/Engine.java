@@ -9,6 +9,8 @@ import ai.lserve.engine.kv.KvPlan;
 import ai.lserve.engine.model.Checkpoint;
 import ai.lserve.engine.model.GenerationConfig;
 import ai.lserve.engine.model.LlamaConfig;
+import ai.lserve.engine.model.ModelSource;
+import ai.lserve.engine.model.SyntheticModel;
 import ai.lserve.engine.model.Tokenizer;
 import ai.lserve.engine.sparse.AttentionPolicy;
 import ai.lserve.engine.sparse.HeadPattern;
@@ -26,7 +28,7 @@ import java.util.concurrent.ExecutionException;
  * continuously by one engine thread; {@link #submit} returns at once with a future.
  */
 public final class Engine implements AutoCloseable {
-  private final Checkpoint checkpoint;
+  private final ModelSource source;
   private final LlamaConfig config;
   private final GenerationConfig generationConfig;
   private final Tokenizer tokenizer;
@@ -38,29 +40,31 @@ public final class Engine implements AutoCloseable {
   private final Thread thread;
   private final int maxModelLen;
 
-  private Engine(Path modelDir, EngineOptions options, Backend given) {
-    this.checkpoint = Checkpoint.open(modelDir);
-    this.config = checkpoint.config();
-    this.generationConfig = checkpoint.generationConfig();
+  private Engine(ModelSource source, EngineOptions options, Backend given) {
+    this.source = source;
+    this.config = source.config();
+    this.generationConfig = source.generationConfig();
     this.maxModelLen = options.maxModelLen() > 0 ? options.maxModelLen() : config.maxPositionEmbeddings();
-    this.tokenizer = checkpoint.tokenizerJson().map(Tokenizer::load).orElse(null);
+    this.tokenizer = source.tokenizerJson().map(Tokenizer::load).orElse(null);
     SparseConfig sparse = options.sparse();
-    Path patternFile = sparse.pattern() != null ? sparse.pattern() : modelDir.resolve(PATTERN_FILE);
-    if (sparse.pattern() != null && !Files.isRegularFile(patternFile))
-      throw new IllegalArgumentException("pattern file " + patternFile + " does not exist");
-    boolean hasPattern = Files.isRegularFile(patternFile);
+    Optional<Path> patternFile = sparse.pattern() != null ? Optional.of(sparse.pattern())
+        : source.modelDirectory().map(d -> d.resolve(PATTERN_FILE)).filter(Files::isRegularFile);
+    if (sparse.pattern() != null && !Files.isRegularFile(sparse.pattern()))
+      throw new IllegalArgumentException("pattern file " + sparse.pattern() + " does not exist");
+    boolean hasPattern = patternFile.isPresent() || source instanceof SyntheticModel;
     this.mode = sparse.mode() == SparseConfig.Mode.AUTO
         ? (hasPattern ? SparseConfig.Mode.LSERVE : SparseConfig.Mode.DENSE)
         : sparse.mode();
     boolean lserve = mode == SparseConfig.Mode.LSERVE;
     HeadPattern pattern = HeadPattern.allRetrieval(config.numLayers(), config.numKvHeads());
     if (lserve && sparse.streamingFraction() > 0) {
-      if (!hasPattern)
+      if (patternFile.isPresent()) pattern = HeadPattern.load(patternFile.get(), config, sparse.streamingFraction());
+      else if (source instanceof SyntheticModel synthetic) pattern = synthetic.pattern(sparse.streamingFraction());
+      else
         throw new IllegalArgumentException(String.format(
             "lserve mode with streaming fraction %s needs a head pattern: pass --pattern FILE, put %s in %s"
                 + " (make one with 'lserve calibrate'), or use --streaming-fraction 0 or --mode dense",
-            sparse.streamingFraction(), PATTERN_FILE, modelDir));
-      pattern = HeadPattern.load(patternFile, config, sparse.streamingFraction());
+            sparse.streamingFraction(), PATTERN_FILE, source.name()));
     }
     Backend b = given != null ? given : Backends.open(options);
     try {
@@ -68,7 +72,7 @@ public final class Engine implements AutoCloseable {
           : lserve ? KvFormat.INT8 : b.denseKvFormat();
       KvLayout layout = new KvLayout(config.numLayers(), config.numKvHeads(), config.headDim(), format, pattern, lserve);
       this.plan = new KvPlan(layout, sparse.sink(), sparse.local(), sparse.prefillLocal(), options.maxBatchTokens());
-      LlamaModel model = new LlamaModel(config, checkpoint.weights(), b); // weights first: a GPU sizes KV pages from what is left
+      LlamaModel model = new LlamaModel(source, b); // weights first: a GPU sizes KV pages from what is left
       KvPlan.Pools pools = plan.pools(budgetBytes(options, b, model), options.maxRunning(), maxModelLen);
       this.cache = b.kvCache(layout, AttentionPolicy.of(sparse, lserve), pools.retrievalPages(), pools.streamingPages());
       Set<Integer> eos = new HashSet<>();
@@ -88,12 +92,17 @@ public final class Engine implements AutoCloseable {
 
   /** Opens the Hugging Face Llama checkpoint in {@code modelDir}; malformed files are rejected first. */
   public static Engine open(Path modelDir, EngineOptions options) {
-    return new Engine(modelDir, options, null);
+    return new Engine(Checkpoint.open(modelDir), options, null);
   }
 
   /** Opens the checkpoint on a backend built by the caller (calibration uses a probing CPU backend). */
   public static Engine open(Path modelDir, EngineOptions options, Backend backend) {
-    return new Engine(modelDir, options, backend);
+    return new Engine(Checkpoint.open(modelDir), options, backend);
+  }
+
+  /** Opens a checkpoint or a synthetic model ({@link ModelSource#open}); the engine closes it. */
+  public static Engine open(ModelSource source, EngineOptions options) {
+    return new Engine(source, options, null);
   }
 
   /** The head pattern file an lserve engine looks for in the model directory. */
@@ -141,7 +150,7 @@ public final class Engine implements AutoCloseable {
   private int[] tokenize(String prompt) {
     if (tokenizer == null)
       throw new IllegalArgumentException(
-          "model " + checkpoint.directory() + " has no tokenizer.json; pass prompt token ids instead of text");
+          "model " + source.name() + " has no tokenizer.json; pass prompt token ids instead of text");
     return tokenizer.encode(prompt);
   }
 
@@ -161,8 +170,8 @@ public final class Engine implements AutoCloseable {
     return config;
   }
 
-  public Checkpoint checkpoint() {
-    return checkpoint;
+  public ModelSource source() {
+    return source;
   }
 
   public Optional<Tokenizer> tokenizer() {
@@ -217,6 +226,7 @@ public final class Engine implements AutoCloseable {
     }
     cache.close();
     backend.close();
+    source.close();
     if (tokenizer != null) tokenizer.close();
   }
 }

@@ -4,10 +4,8 @@ import ai.lserve.engine.backend.Backend;
 import ai.lserve.engine.backend.Tensor;
 import ai.lserve.engine.backend.Weight;
 import ai.lserve.engine.kv.KvCache;
-import ai.lserve.engine.model.LayerWeights;
 import ai.lserve.engine.model.LlamaConfig;
-import ai.lserve.engine.model.LlamaWeights;
-import java.util.List;
+import ai.lserve.engine.model.ModelSource;
 
 /** The Llama forward pass, written once against {@link Backend}. */
 public final class LlamaModel {
@@ -21,23 +19,24 @@ public final class LlamaModel {
   private final Weight embed, finalNorm, lmHead;
   private final Layer[] layers;
 
-  public LlamaModel(LlamaConfig config, LlamaWeights weights, Backend backend) {
-    this.config = config;
+  /** Loads every weight of {@code source} onto {@code backend}, by its Hugging Face name. */
+  public LlamaModel(ModelSource source, Backend backend) {
+    this.config = source.config();
     this.backend = backend;
     this.rope = new Rope(config);
-    this.embed = backend.weight(weights.embedTokens());
-    this.finalNorm = backend.weight(weights.finalNorm());
-    this.lmHead =
-        weights.lmHead() == weights.embedTokens() ? embed : backend.weight(weights.lmHead());
-    List<LayerWeights> ls = weights.layers();
-    this.layers = new Layer[ls.size()];
+    this.embed = source.load("model.embed_tokens.weight", backend);
+    this.layers = new Layer[config.numLayers()];
     for (int i = 0; i < layers.length; i++) {
-      LayerWeights w = ls.get(i);
+      String p = "model.layers." + i + ".";
       layers[i] = new Layer(
-          backend.weight(w.attnNorm()), backend.weight(w.wq()), backend.weight(w.wk()),
-          backend.weight(w.wv()), backend.weight(w.wo()), backend.weight(w.ffnNorm()),
-          backend.weight(w.wGate()), backend.weight(w.wUp()), backend.weight(w.wDown()));
+          source.load(p + "input_layernorm.weight", backend), source.load(p + "self_attn.q_proj.weight", backend),
+          source.load(p + "self_attn.k_proj.weight", backend), source.load(p + "self_attn.v_proj.weight", backend),
+          source.load(p + "self_attn.o_proj.weight", backend), source.load(p + "post_attention_layernorm.weight", backend),
+          source.load(p + "mlp.gate_proj.weight", backend), source.load(p + "mlp.up_proj.weight", backend),
+          source.load(p + "mlp.down_proj.weight", backend));
     }
+    this.finalNorm = source.load("model.norm.weight", backend);
+    this.lmHead = config.tieWordEmbeddings() ? embed : source.load("lm_head.weight", backend);
   }
 
   public LlamaConfig config() {
@@ -55,6 +54,22 @@ public final class LlamaModel {
    * returns the logits of the rows in {@code logitRows} (row-major, vocab values each).
    */
   public float[] forward(StepBatch batch, int[] tokens, int[] logitRows, KvCache cache) {
+    Tensor logits = logits(batch, tokens, logitRows, cache);
+    return logits == null ? new float[0] : backend.toHost(logits);
+  }
+
+  /**
+   * Like {@link #forward}, but returns a token sampled from each logits row ({@code params} and
+   * {@code uniforms} per row), so a GPU need not copy the logits to the host.
+   */
+  public int[] forwardSample(StepBatch batch, int[] tokens, int[] logitRows, KvCache cache,
+      SamplingParams.Resolved[] params, double[] uniforms) {
+    Tensor logits = logits(batch, tokens, logitRows, cache);
+    return logits == null ? new int[0] : backend.sample(logits, params, uniforms);
+  }
+
+  /** The step on the backend; the logits of logitRows, or null when there are none. */
+  private Tensor logits(StepBatch batch, int[] tokens, int[] logitRows, KvCache cache) {
     backend.resetScratch();
     int n = batch.rows(), hidden = config.hiddenSize(), inter = config.intermediateSize();
     float eps = (float) config.rmsNormEps();
@@ -83,12 +98,12 @@ public final class LlamaModel {
       backend.matmul(o, gate, w.wDown());
       backend.add(x, o);
     }
-    if (logitRows.length == 0) return new float[0];
+    if (logitRows.length == 0) return null;
     Tensor last = backend.tensor(logitRows.length, hidden);
     backend.gatherRows(last, x, logitRows);
     backend.rmsNorm(last, last, finalNorm, eps);
     Tensor logits = backend.tensor(logitRows.length, config.vocabSize());
     backend.matmul(logits, last, lmHead);
-    return backend.toHost(logits);
+    return logits;
   }
 }

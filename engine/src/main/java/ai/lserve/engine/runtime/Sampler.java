@@ -8,6 +8,11 @@ public final class Sampler {
   private Sampler() {}
 
   public static int sample(float[] logits, int off, int vocab, SamplingParams.Resolved p, SplittableRandom rng) {
+    return sample(logits, off, vocab, p, p.greedy() ? 0 : rng.nextDouble());
+  }
+
+  /** The same with the uniform draw in [0, 1) given: what {@link #uniform} drew for this step. */
+  public static int sample(float[] logits, int off, int vocab, SamplingParams.Resolved p, double u) {
     if (p.greedy()) return argmax(logits, off, vocab);
     long[] order = new long[vocab]; // descending logit, ties to the lower id
     for (int i = 0; i < vocab; i++) order[i] = ((long) sortableDescending(logits[off + i]) << 32) | i;
@@ -31,12 +36,17 @@ public final class Sampler {
       sum = 0;
       for (int i = 0; i < n; i++) sum += prob[i];
     }
-    double u = rng.nextDouble() * sum;
+    u *= sum;
     for (int i = 0; i < n; i++) {
       u -= prob[i];
       if (u < 0) return (int) order[i];
     }
     return (int) order[n - 1];
+  }
+
+  /** The step's uniform draw for a row with these parameters: one per sampled token, none when greedy. */
+  public static double uniform(SamplingParams.Resolved p, SplittableRandom rng) {
+    return p.greedy() ? 0 : rng.nextDouble();
   }
 
   public static int argmax(float[] logits, int off, int vocab) {

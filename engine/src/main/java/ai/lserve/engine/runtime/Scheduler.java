@@ -180,9 +180,13 @@ final class Scheduler implements Runnable {
     }
     int[] ids = tokens.stream().mapToInt(Integer::intValue).toArray();
     int[] logitRows = rows.stream().mapToInt(Integer::intValue).toArray();
-    float[] logits;
+    // Logits cross to the host only when a request asks for them; else the backend samples.
+    boolean hostLogits = owners.stream().anyMatch(s -> s.promptLogits > 0 || s.outputLogits != null);
+    float[] logits = null;
+    int[] sampled = null;
     try {
-      logits = model.forward(batch, ids, logitRows, cache);
+      if (hostLogits) logits = model.forward(batch, ids, logitRows, cache);
+      else sampled = sampleOnBackend(batch, ids, logitRows, owners);
     } catch (RuntimeException | Error e) {
       for (Sequence s : members) fail(s, e);
       retire();
@@ -200,6 +204,14 @@ final class Scheduler implements Runnable {
           streamingPool.give(s.kv.ring().shrink(done, plan.local(), plan.decodeRingPages()));
       }
     }
+    if (sampled != null) {
+      for (int r = 0; r < sampled.length; r++) {
+        Sequence s = owners.get(r);
+        if (!finishedWithoutTokens(s)) onToken(s, sampled[r], null);
+      }
+      retire();
+      return;
+    }
     int vocab = model.config().vocabSize();
     for (int r = 0; r < logitRows.length; r++) {
       Sequence s = owners.get(r);
@@ -215,11 +227,7 @@ final class Scheduler implements Runnable {
 
   /** Samples the next token of {@code s} (unless it wants none) and ends it when it should stop. */
   private void onLogits(Sequence s, float[] logits, int off, int vocab) {
-    if (s.maxNewTokens == 0) {
-      s.firstToken = System.nanoTime();
-      finish(s, FinishReason.LENGTH, null, null);
-      return;
-    }
+    if (finishedWithoutTokens(s)) return;
     int token;
     try {
       token = Sampler.sample(logits, off, vocab, s.sampling, s.rng);
@@ -227,9 +235,34 @@ final class Scheduler implements Runnable {
       fail(s, e);
       return;
     }
+    onToken(s, token, s.outputLogits != null ? Arrays.copyOfRange(logits, off, off + vocab) : null);
+  }
+
+  /** Runs the step and samples each logits row on the backend, drawing each row's uniform here. */
+  private int[] sampleOnBackend(StepBatch batch, int[] ids, int[] logitRows, List<Sequence> owners) {
+    SamplingParams.Resolved[] params = new SamplingParams.Resolved[logitRows.length];
+    double[] uniforms = new double[logitRows.length];
+    for (int r = 0; r < logitRows.length; r++) {
+      Sequence s = owners.get(r);
+      params[r] = s.sampling;
+      if (s.maxNewTokens > 0) uniforms[r] = Sampler.uniform(s.sampling, s.rng);
+    }
+    return model.forwardSample(batch, ids, logitRows, cache, params, uniforms);
+  }
+
+  /** Ends a request that asked for no new tokens (its prompt is done); false for the others. */
+  private boolean finishedWithoutTokens(Sequence s) {
+    if (s.maxNewTokens > 0) return false;
+    s.firstToken = System.nanoTime();
+    finish(s, FinishReason.LENGTH, null, null);
+    return true;
+  }
+
+  /** Appends the sampled token (and its logits when asked) and ends the request when it should stop. */
+  private void onToken(Sequence s, int token, float[] logits) {
     if (s.outputLength == 0) s.firstToken = System.nanoTime();
     s.append(token);
-    if (s.outputLogits != null) s.outputLogits.add(Arrays.copyOfRange(logits, off, off + vocab));
+    if (logits != null) s.outputLogits.add(logits);
     generated.incrementAndGet();
     if (!s.sampling.ignoreEos() && eosIds.contains(token)) {
       finish(s, FinishReason.STOP, String.valueOf(token), null);

@@ -6,6 +6,7 @@ import ai.lserve.engine.backend.Weight;
 import ai.lserve.engine.kv.KvCache;
 import ai.lserve.engine.kv.KvFormat;
 import ai.lserve.engine.kv.KvLayout;
+import ai.lserve.engine.model.RandomTensor;
 import ai.lserve.engine.model.WeightTensor;
 import ai.lserve.engine.runtime.Rope;
 import ai.lserve.engine.runtime.StepBatch;
@@ -18,6 +19,7 @@ public final class CpuBackend implements Backend {
 
   private final Parallel parallel;
   private final AttentionProbe probe; // null unless calibrating
+  private long syntheticBytes; // heap taken by synthetic weights so far
 
   public CpuBackend(int threads) {
     this(threads, null);
@@ -41,6 +43,19 @@ public final class CpuBackend implements Backend {
   @Override
   public Weight weight(WeightTensor tensor) {
     return new CpuWeight(tensor);
+  }
+
+  /** Synthetic weights live in the heap here, so only small shapes fit: at most a quarter of it. */
+  @Override
+  public Weight weight(RandomTensor tensor) {
+    syntheticBytes += 2 * tensor.numel();
+    long limit = Runtime.getRuntime().maxMemory() / 4;
+    if (syntheticBytes > limit)
+      throw new IllegalArgumentException(String.format(
+          "synthetic models on the CPU are held in the Java heap, and this one needs more than %.1f GiB (a quarter"
+              + " of it): use --device cuda:N, the synthetic:tiny shape, or write a checkpoint with 'lserve synth'",
+          limit / (double) (1L << 30)));
+    return new CpuWeight(tensor.materialize());
   }
 
   @Override

@@ -7,8 +7,10 @@ import ai.lserve.engine.kv.Fp16;
 import ai.lserve.engine.kv.KvCache;
 import ai.lserve.engine.kv.KvFormat;
 import ai.lserve.engine.kv.KvLayout;
+import ai.lserve.engine.model.RandomTensor;
 import ai.lserve.engine.model.WeightTensor;
 import ai.lserve.engine.runtime.Rope;
+import ai.lserve.engine.runtime.SamplingParams;
 import ai.lserve.engine.runtime.StepBatch;
 import ai.lserve.engine.sparse.AttentionPolicy;
 import java.nio.ByteBuffer;
@@ -85,6 +87,17 @@ public final class CudaBackend implements Backend {
     long elements = (long) tensor.rows() * tensor.cols();
     CUdeviceptr p = arena.allocate(2 * elements, "weight " + tensor.name());
     uploader.upload(tensor, p);
+    return new CudaWeight(tensor.name(), p, tensor.rows(), tensor.cols());
+  }
+
+  /** Generated in place by the synth kernel: nothing crosses the bus. */
+  @Override
+  public Weight weight(RandomTensor tensor) {
+    device.bind();
+    long n = tensor.numel();
+    CUdeviceptr p = arena.allocate(2 * n, "weight " + tensor.name());
+    launcher.launch("synth_uniform_bf16", Launcher.blocks(n), 1, 1, 256, 0, p, n, tensor.key(), tensor.scale(),
+        tensor.mean());
     return new CudaWeight(tensor.name(), p, tensor.rows(), tensor.cols());
   }
 
@@ -223,6 +236,27 @@ public final class CudaBackend implements Backend {
     transfers.upload(c.ptr(), 2 * c.elements(), b -> {
       for (float v : values) b.putShort(Fp16.bf16FromFloat(v));
     });
+  }
+
+  /** On the device (kernels/src/sampling.cuh): only the chosen ids come back. */
+  @Override
+  public int[] sample(Tensor logits, SamplingParams.Resolved[] params, double[] uniforms) {
+    device.bind();
+    CudaTensor l = (CudaTensor) logits;
+    int rows = l.rows();
+    int[] temperature = new int[rows], topK = new int[rows], topP = new int[rows], u = new int[rows];
+    for (int r = 0; r < rows; r++) {
+      temperature[r] = Float.floatToRawIntBits((float) params[r].temperature());
+      topK[r] = params[r].topK();
+      topP[r] = Float.floatToRawIntBits((float) params[r].topP());
+      u[r] = Float.floatToRawIntBits((float) uniforms[r]);
+    }
+    CUdeviceptr out = arena.scratch(4L * rows);
+    launcher.launch("sample_bf16", rows, 1, 1, 1024, 0, out, l.ptr(), l.cols(), transfers.ints(temperature),
+        transfers.ints(topK), transfers.ints(topP), transfers.ints(u));
+    int[] ids = new int[rows];
+    transfers.download(out, 4L * rows).asIntBuffer().get(ids);
+    return ids;
   }
 
   /** Greedy tokens of each row of bf16 logits (the argmax kernel). */

@@ -40,6 +40,16 @@ public final class CudaProbe {
     return CudaProbe.class.getResource(FATBIN) != null;
   }
 
+  /** Why no GPU is visible, by its device node (/dev/nvidia0 ...), or empty when one is. */
+  public static Optional<String> noDeviceNode() {
+    try (var nodes = Files.list(Path.of("/dev"))) {
+      if (nodes.anyMatch(p -> p.getFileName().toString().matches("nvidia\\d+"))) return Optional.empty();
+    } catch (IOException | RuntimeException e) {
+      // no /dev listing: treat as no GPU
+    }
+    return Optional.of("no GPU device node (/dev/nvidiaN) on this machine");
+  }
+
   /** Why the CUDA backend cannot start here, or empty when it may (a GPU must still be found). */
   public static Optional<String> unavailableReason() {
     if (!driverPresent())
