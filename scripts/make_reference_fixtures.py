@@ -8,7 +8,7 @@ Usage (needs torch, transformers 5, tokenizers, safetensors, numpy; no network,
 CPU only)::
 
     python3 scripts/make_reference_fixtures.py \
-        --out engine/src/test/resources/fixtures \
+        --out engine/src/test/fixtures \
         --bundled examples/models/tiny-random-llama
 
 Everything is seeded, so a rerun with the same library versions writes the same
@@ -842,7 +842,7 @@ def write_fixtures_readme(out_dir):
     lines = [
         "# Reference fixtures",
         "",
-        "Made by `python3 scripts/make_reference_fixtures.py --out engine/src/test/resources/fixtures`",
+        "Made by `python3 scripts/make_reference_fixtures.py --out engine/src/test/fixtures`",
         "(random weights, seeded; see the script's docstring). Each directory is a Hugging Face",
         "checkpoint plus `reference.json` with float64 transformers logits, a greedy continuation",
         "and, where there is a tokenizer, tokenizations.",
@@ -895,7 +895,7 @@ RMSNorm weight from 1 + 0.1 N(0, 1), seed {seed}.
 Made with (transformers {tv}, torch {ttv}):
 
 ```
-python3 scripts/make_reference_fixtures.py --out engine/src/test/resources/fixtures --bundled examples/models/tiny-random-llama
+python3 scripts/make_reference_fixtures.py --out engine/src/test/fixtures --bundled examples/models/tiny-random-llama
 ```
 """.format(n_params=n_params, layers=spec["layers"], hidden=spec["hidden"],
            inter=spec["intermediate"], heads=spec["heads"], kv=spec["kv_heads"],

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 
 /** The command line's JSON contract: the last line of stdout; errors on stderr, non-zero exit. */
 class MainTest {
-  static final Path FIXTURES = Path.of("src/test/resources/fixtures");
+  static final Path FIXTURES = Path.of("src/test/fixtures");
   static final ObjectMapper JSON = new ObjectMapper();
 
   record Run(int exit, String out, String err) {

@@ -23,7 +23,7 @@ import picocli.CommandLine;
 
 /** {@code lserve eval niah|ruler} on a tiny random model (its answers are noise; the plumbing is what is tested). */
 class EvalCommandTest {
-  static final Path MODEL = Path.of("src/test/resources/fixtures/tiny-gqa-bf16-llama3");
+  static final Path MODEL = Path.of("src/test/fixtures/tiny-gqa-bf16-llama3");
   static final ObjectMapper JSON = new ObjectMapper();
 
   @TempDir Path dir;

@@ -30,7 +30,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** The whole engine on the GPU against the CPU reference: dense on the parity fixtures, lserve past the budget. */
 @Tag("gpu")
 class CudaEngineTest {
-  static final Path FIXTURES = Path.of("src/test/resources/fixtures");
+  static final Path FIXTURES = Path.of("src/test/fixtures");
   @TempDir static Path dir;
 
   @BeforeAll

@@ -17,7 +17,7 @@ class CudaUnavailableTest {
     assumeFalse(CudaProbe.driverPresent(), "this machine has an NVIDIA driver");
     EngineOptions o = EngineOptions.defaults().withDevice("cuda:0").withSparse(SparseConfig.dense());
     IllegalStateException e = assertThrows(IllegalStateException.class,
-        () -> Engine.open(Path.of("src/test/resources/fixtures/tiny-mha-f32"), o).close());
+        () -> Engine.open(Path.of("src/test/fixtures/tiny-mha-f32"), o).close());
     assertTrue(e.getMessage().contains("cuda:0") && e.getMessage().contains("no NVIDIA driver"), e.getMessage());
   }
 }
