@@ -38,10 +38,15 @@ public final class HeatMap {
       g.setColor(Color.WHITE);
       g.fillRect(0, 0, w, h);
       g.setColor(Color.BLACK);
-      g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
-      g.drawString(title, 10, 22);
-      g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
-      FontMetrics fm = g.getFontMetrics();
+      FontMetrics fm;
+      try {
+        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
+        g.drawString(title, 10, 22);
+        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+        fm = g.getFontMetrics();
+      } catch (Throwable e) { // a headless JRE without fonts: the map without its labels
+        fm = null;
+      }
       for (int y = 0; y < yLabels.size(); y++) {
         for (int x = 0; x < xLabels.size(); x++) {
           double v = values[y][x];
@@ -51,7 +56,7 @@ public final class HeatMap {
           g.setColor(Color.WHITE);
           g.setStroke(new BasicStroke(1));
           g.drawRect(px, py, cw, ch);
-          if (!Double.isNaN(v)) {
+          if (!Double.isNaN(v) && fm != null) {
             String s = String.format(Locale.ROOT, "%.0f", 100 * v);
             g.setColor(Color.BLACK);
             g.drawString(s, px + (cw - fm.stringWidth(s)) / 2, py + (ch + fm.getAscent()) / 2 - 2);
@@ -59,14 +64,16 @@ public final class HeatMap {
         }
         g.setColor(Color.BLACK);
         String label = yLabels.get(y);
-        g.drawString(label, left - 6 - fm.stringWidth(label), top + y * ch + (ch + fm.getAscent()) / 2 - 2);
+        if (fm != null) g.drawString(label, left - 6 - fm.stringWidth(label), top + y * ch + (ch + fm.getAscent()) / 2 - 2);
       }
-      for (int x = 0; x < xLabels.size(); x++) {
+      for (int x = 0; x < xLabels.size() && fm != null; x++) {
         String label = xLabels.get(x);
         g.drawString(label, left + x * cw + (cw - fm.stringWidth(label)) / 2, top + yLabels.size() * ch + 16);
       }
-      g.drawString(xTitle, left, top + yLabels.size() * ch + 36);
-      g.drawString(yTitle, 10, top - 8);
+      if (fm != null) {
+        g.drawString(xTitle, left, top + yLabels.size() * ch + 36);
+        g.drawString(yTitle, 10, top - 8);
+      }
       // Legend: 0% .. 100%.
       int lx = left + cw * xLabels.size() + 20, lh = Math.max(ch * yLabels.size(), 60);
       for (int i = 0; i < lh; i++) {
@@ -74,8 +81,10 @@ public final class HeatMap {
         g.fillRect(lx, top + i, 14, 1);
       }
       g.setColor(Color.BLACK);
-      g.drawString("100%", lx + 18, top + fm.getAscent());
-      g.drawString("0%", lx + 18, top + lh);
+      if (fm != null) {
+        g.drawString("100%", lx + 18, top + fm.getAscent());
+        g.drawString("0%", lx + 18, top + lh);
+      }
     } finally {
       g.dispose();
     }
