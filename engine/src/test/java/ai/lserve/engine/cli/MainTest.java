@@ -13,18 +13,19 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
 /** The command line's JSON contract: the last line of stdout; errors on stderr, non-zero exit. */
-class MainTest {
+public class MainTest {
   static final Path FIXTURES = Path.of("src/test/fixtures");
   static final ObjectMapper JSON = new ObjectMapper();
 
-  record Run(int exit, String out, String err) {
-    JsonNode lastLine() throws Exception {
+  /** One in-process run of the command line; other command tests reuse it. */
+  public record Run(int exit, String out, String err) {
+    public JsonNode lastLine() throws Exception {
       String[] lines = out.strip().split("\n");
       return JSON.readTree(lines[lines.length - 1]);
     }
   }
 
-  static Run run(String... args) {
+  public static Run run(String... args) {
     PrintStream oldOut = System.out, oldErr = System.err;
     ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
     try {

@@ -5,21 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static ai.lserve.engine.cli.MainTest.run;
 
-import ai.lserve.engine.cli.Main;
+import ai.lserve.engine.cli.MainTest.Run;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** {@code lserve eval niah|ruler} on a tiny random model (its answers are noise; the plumbing is what is tested). */
 class EvalCommandTest {
@@ -28,38 +25,12 @@ class EvalCommandTest {
 
   @TempDir Path dir;
 
-  record Run(int exit, String out, String err) {
-    JsonNode last() throws Exception {
-      String[] lines = out.strip().split("\n");
-      return JSON.readTree(lines[lines.length - 1]);
-    }
-  }
-
-  static Run run(String... args) {
-    PrintStream oldOut = System.out, oldErr = System.err;
-    ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-    try {
-      System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      CommandLine cli = new CommandLine(new Main());
-      cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-        cmd.getErr().println("error: " + e.getMessage());
-        return 1;
-      });
-      int code = cli.execute(args);
-      return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
-  }
-
   @Test
   void niahPrintsJsonPerCellAndWritesAHeatMap() throws Exception {
     Run r = run("eval", "niah", "--model", MODEL.toString(), "--lengths", "256,384", "--depths", "0,50,...,100",
         "--samples", "2", "--seed", "3", "--out-dir", dir.toString(), "--threads", "2");
     assertEquals(0, r.exit(), r.err());
-    JsonNode o = r.last();
+    JsonNode o = r.lastLine();
     assertEquals("niah", o.get("eval").asText());
     assertEquals(List.of(0, 50, 100), JSON.convertValue(o.get("depths"), List.class));
     assertEquals(12, o.get("cases").asInt());
@@ -92,7 +63,7 @@ class EvalCommandTest {
     Run r = run("eval", "ruler", "--model", MODEL.toString(), "--lengths", "512", "--samples", "1", "--seed", "5",
         "--out-dir", dir.toString(), "--name", "r", "--mode", "dense", "--threads", "2");
     assertEquals(0, r.exit(), r.err());
-    JsonNode o = r.last();
+    JsonNode o = r.lastLine();
     assertEquals("ruler", o.get("eval").asText());
     assertEquals("dense", o.get("mode").asText());
     assertEquals(4, o.get("cells").size());
