@@ -1,15 +1,26 @@
-// Prefill attention on tensor cores (FlashAttention-2 style): one block per (tile of up to 64
-// consecutive query rows of one sequence, query head); 4 warps of 16 rows. The block walks the
-// key pages the tile can see, one 64-token page per step (K and V of a (page, head) are one
-// contiguous block of the pool, dequantized to bf16 in shared memory when the cache is int8/int4),
-// S = Q K^T and O += P V with mma.sync m16n8k16 (ldmatrix, ldmatrix.trans for V), online softmax
-// in registers. bf16 pages are double-buffered: the next page's cp.async runs during this one's math. Streaming heads walk only the pages that meet the Λ mask of some row of the tile
-// (the sink pages and the window), so skipped pages are never loaded; dense heads walk all pages
-// before the tile. Each row sees keys strictly before it: its own key and value are added,
-// unquantized, by attn_merge from this kernel's (o, m, l), written as split 0 of `splits`.
+// Prefill attention on tensor cores (FlashAttention-2 style, mma.sync m16n8k16 bf16).
+//
+// A CTA of 8 warps takes one tile of T consecutive query rows of one sequence and HPC query heads
+// of one GQA group (HPC the largest power of two dividing the group, at most 8; T = 128 / HPC):
+// warp w holds 16 rows of head w % HPC, so the 128 M-rows of the CTA share every K/V tile it
+// loads. The CTA walks the key pages its rows can see, one 64-token page per step, through a
+// 3-stage cp.async pipeline; int8/int4 pages travel as raw codes and (scale, zero) pairs and are
+// dequantized to bf16 in shared memory once per page. Streaming heads walk only the pages that
+// meet the Λ mask (the sink pages, then the window's), so skipped pages are never loaded. Only
+// tiles that some row sees partly are masked; softmax runs in the log2 domain (exp2, the scale
+// folded into one FFMA).
+//
+// Work items (tile, head group, KV split) are numbered so that all dense (retrieval) heads' items
+// come first, longest tiles first (the host orders the tiles), the cheap streaming items last.
+// Each split takes an equal share of its CTA's pages and writes (o, m, l), unnormalized, as split
+// `split` of `splits`; attn_merge merges the splits and adds each row's own key and value (a row
+// here sees keys strictly before it).
 #pragma once
 #include "gemm.cuh"
 #include "kv_layout.cuh"
+
+#define PF_THREADS 256
+#define PF_STAGES 3
 
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* smem) {
   const uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
@@ -23,49 +34,157 @@ __device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
   return *reinterpret_cast<uint32_t*>(&h);
 }
 
-// Copies one (page, head) block of 64 vectors into shared memory as bf16 rows of stride LDS; rows
-// from `valid` on are zeroed (never-written slots may hold NaN, and 0 * NaN would reach P V).
-template <int BITS, int D, int LDS>
-__device__ __forceinline__ void load_page(bf16* dst, const void* codes, const __half* params, size_t vec0, int valid) {
-  for (int i = threadIdx.x; i < PAGE_TOKENS * D / 8; i += blockDim.x) {
-    const int t = i / (D / 8), c = (i % (D / 8)) * 8;
-    if constexpr (BITS == 16) {
-      const bf16* src = static_cast<const bf16*>(codes) + (vec0 + t) * D + c;
-      cp_async16(dst + t * LDS + c, t < valid ? src : static_cast<const bf16*>(codes), t < valid ? 16 : 0);
-    } else {
-      float f[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-      if (t < valid) load8<BITS>(codes, params, vec0 + t, D, c, f);
-      *reinterpret_cast<uint4*>(dst + t * LDS + c) = float_to_bf16x8(f);
+// Shared-memory sizes: bf16 pages: PF_STAGES x (K, V) tiles of 64 x (D + 8) bf16; quantized pages:
+// PF_STAGES x raw (K codes, V codes, K params, V params) plus one bf16 (K, V) tile pair. Then the
+// 128 query rows. Rows are padded by 16 bytes so that ldmatrix's 8 rows fall in distinct banks.
+template <int BITS, int D>
+struct PrefillSmem {
+  static constexpr int LDS = D + 8;
+  static constexpr int TILE = 64 * LDS * 2;                  // bytes of one bf16 K or V tile
+  static constexpr int CODES = 64 * D * BITS / 8;            // bytes of one page's K or V codes
+  static constexpr int RAW = BITS == 16 ? 2 * TILE : 2 * CODES + 2 * 64 * 4;
+  static constexpr int QBUF = BITS == 16 ? 0 : 2 * TILE;     // dequantized tile pair
+  static constexpr int Q = 128 * LDS * 2;
+  static constexpr int BYTES = PF_STAGES * RAW + QBUF + Q;
+};
+
+// 8 bf16 values code * scale + zero of 8 int8 codes (w0, w1) or int4 codes (w0): a byte is
+// turned into a float by the 2^23 trick (no integer-to-float conversion, which runs at a quarter
+// of the FP32 rate).
+template <int BITS>
+__device__ __forceinline__ uint4 dequant8(uint32_t w0, uint32_t w1, float scale, float zero) {
+  float f[8];
+  if constexpr (BITS == 8) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      const uint32_t w = i < 4 ? w0 : w1;
+      f[i] = __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7440 + (i & 3))) - 8388608.f;
     }
+  } else {
+#pragma unroll
+    for (int i = 0; i < 8; i++) f[i] = __uint_as_float(0x4B000000u | ((w0 >> (4 * i)) & 0xf)) - 8388608.f;
   }
-  if constexpr (BITS == 16) cp_async_commit();
+  uint4 u;
+  u.x = pack_bf16(fmaf(f[0], scale, zero), fmaf(f[1], scale, zero));
+  u.y = pack_bf16(fmaf(f[2], scale, zero), fmaf(f[3], scale, zero));
+  u.z = pack_bf16(fmaf(f[4], scale, zero), fmaf(f[5], scale, zero));
+  u.w = pack_bf16(fmaf(f[6], scale, zero), fmaf(f[7], scale, zero));
+  return u;
 }
 
 template <int BITS, int D>
 __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int heads, int kv_heads, int splits,
-                             const int* tiles, const int* slice_info, const int* page_tables, const int* rings,
+                             int kv_splits, const int* tiles, int ntiles, int hpc_log2, const int* head_order,
+                             int dense_kv_heads, const int* slice_info, const int* page_tables, const int* rings,
                              int sink_pages, const int* head_slot, KvPool ret, KvPool str, int sink,
                              int prefill_window, float scale) {
-  constexpr int LDS = D + 8;  // 16-byte row padding: ldmatrix rows fall in distinct banks
+  using S = PrefillSmem<BITS, D>;
+  constexpr int LDS = S::LDS;
   extern __shared__ __align__(16) unsigned char prefill_smem[];
-  bf16* sq = reinterpret_cast<bf16*>(prefill_smem);
-  bf16* skv = sq + 64 * LDS;  // [buffer 0, 1][K, V][64][LDS]
+  unsigned char* raw = prefill_smem;
+  bf16* qbuf = reinterpret_cast<bf16*>(prefill_smem + PF_STAGES * S::RAW);
+  bf16* sq = reinterpret_cast<bf16*>(prefill_smem + PF_STAGES * S::RAW + S::QBUF);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int head = blockIdx.y, h = head / (heads / kv_heads);
-  const int* info = slice_info + tiles[3 * blockIdx.x] * SLICE_STRIDE;
-  const int row0 = tiles[3 * blockIdx.x + 1], nrows = tiles[3 * blockIdx.x + 2];
+
+  // This CTA's work item.
+  const int hpc = 1 << hpc_log2, group = heads / kv_heads, gpk = group >> hpc_log2;
+  int id = blockIdx.x, kind_heads = dense_kv_heads, order0 = 0;
+  if (id >= dense_kv_heads * gpk * ntiles * kv_splits) {
+    id -= dense_kv_heads * gpk * ntiles * kv_splits;
+    kind_heads = kv_heads - dense_kv_heads;
+    order0 = dense_kv_heads;
+  }
+  const int units = kind_heads * gpk, unit = id % units, split = (id / units) % kv_splits;
+  const int tile = id / units / kv_splits;
+  const int h = head_order[order0 + unit / gpk];
+  const int head0 = h * group + (unit % gpk) * hpc;  // the CTA's first query head
+  const int* info = slice_info + tiles[3 * tile] * SLICE_STRIDE;
+  const int row0 = tiles[3 * tile + 1], nrows = tiles[3 * tile + 2];
   const int p0 = info[SLICE_START] + row0 - info[SLICE_ROW];  // position of the tile's first row
   const int slot = head_slot[h];
   const bool retrieval = slot >= 0;
   const KvPool pool = retrieval ? ret : str;
   const int pool_head = retrieval ? slot : -1 - slot;
+  // Warp w: head head0 + w % hpc, tile rows [r0, r0 + 16).
+  const int head = head0 + (warp & (hpc - 1)), r0 = (warp >> hpc_log2) * 16;
 
-  // The tile's queries; rows past nrows are zero and their results dropped.
-  for (int i = threadIdx.x; i < 64 * D / 8; i += blockDim.x) {
-    const int r = i / (D / 8), c = (i % (D / 8)) * 8;
+  // Pages to walk: [0, nb) for a retrieval head; the sink pages then the window's for a streaming
+  // head. This split walks [b0, b1).
+  const int last = p0 + nrows - 1;  // keys of the tile lie before `last`
+  const int window = prefill_window;
+  const int sink_end = min(sink, last);
+  const int sink_blocks = (sink_end + PAGE_TOKENS - 1) / PAGE_TOKENS;
+  const int w0 = max(sink_end, p0 - window);  // the earliest window key of the tile's first row
+  const int nb = retrieval ? (last + PAGE_TOKENS - 1) / PAGE_TOKENS
+                           : sink_blocks + (w0 < last ? (last - 1) / PAGE_TOKENS - w0 / PAGE_TOKENS + 1 : 0);
+  const int per = (nb + kv_splits - 1) / kv_splits;
+  const int b0 = min(nb, split * per), b1 = min(nb, b0 + per);
+
+  // Empty states: of the splits this launch does not fill (split 0 writes them), and of an empty split.
+  if (threadIdx.x < 128) {
+    const int row = threadIdx.x & ((128 >> hpc_log2) - 1), hh = head0 + (threadIdx.x >> (7 - hpc_log2));
+    if (row < nrows) {
+      const size_t at = ((size_t)(row0 + row) * heads + hh) * splits;
+      if (split == 0)
+        for (int s = kv_splits; s < splits; s++) part_ml[2 * (at + s)] = -INFINITY;
+      if (b0 >= b1) part_ml[2 * (at + split)] = -INFINITY;
+    }
+  }
+  if (b0 >= b1) return;
+
+  auto logical_of = [&](int b) { return retrieval || b < sink_blocks ? b : w0 / PAGE_TOKENS + b - sink_blocks; };
+  // Issues the copies of page list entry b into stage st (bf16: keys past `last` zero-filled, as
+  // never-written slots may hold NaN and 0 * NaN would reach P V; quantized: raw, zeroed later).
+  auto load = [&](int b, int st) {
+    const int logical = logical_of(b);
+    const int page = retrieval ? page_tables[info[SLICE_TABLE] + logical]
+                               : ring_page(rings, info[SLICE_RING], info[SLICE_RING_LEN], sink_pages, logical);
+    const size_t vec0 = kv_vector(page, pool.heads, pool_head, 0);
+    unsigned char* dst = raw + st * S::RAW;
+    if constexpr (BITS == 16) {
+      const int valid = min(PAGE_TOKENS, last - logical * PAGE_TOKENS);
+      const bf16* ks = static_cast<const bf16*>(pool.keys) + vec0 * D;
+      const bf16* vs = static_cast<const bf16*>(pool.values) + vec0 * D;
+      bf16* kd = reinterpret_cast<bf16*>(dst);
+      bf16* vd = kd + 64 * LDS;
+#pragma unroll
+      for (int k = 0; k < 64 * D / 8 / PF_THREADS; k++) {
+        const int i = threadIdx.x + k * PF_THREADS;
+        const int t = i / (D / 8), c = (i % (D / 8)) * 8, n = t < valid ? 16 : 0;
+        cp_async16(kd + t * LDS + c, ks + (t < valid ? t * D + c : 0), n);
+        cp_async16(vd + t * LDS + c, vs + (t < valid ? t * D + c : 0), n);
+      }
+    } else {
+      const unsigned char* kc = static_cast<const unsigned char*>(pool.keys) + vec0 * D * BITS / 8;
+      const unsigned char* vc = static_cast<const unsigned char*>(pool.values) + vec0 * D * BITS / 8;
+#pragma unroll
+      for (int k = 0; k < (S::CODES / 16 + PF_THREADS - 1) / PF_THREADS; k++) {
+        const int i = threadIdx.x + k * PF_THREADS;
+        if (S::CODES / 16 % PF_THREADS == 0 || i < S::CODES / 16) {
+          cp_async16(dst + 16 * i, kc + 16 * i, 16);
+          cp_async16(dst + S::CODES + 16 * i, vc + 16 * i, 16);
+        }
+      }
+      if (threadIdx.x < 32) {
+        const int i = threadIdx.x & 15;
+        const __half* src = (threadIdx.x < 16 ? pool.key_params : pool.value_params) + 2 * vec0;
+        cp_async16(dst + 2 * S::CODES + (threadIdx.x >> 4) * 256 + 16 * i, src + 8 * i, 16);
+      }
+    }
+  };
+
+  // The queries of this CTA (warp w's rows at w * 16); rows past nrows are zero, their results dropped.
+  for (int i = threadIdx.x; i < 128 * D / 8; i += PF_THREADS) {
+    const int r = i / (D / 8), c = (i % (D / 8)) * 8, w = r >> 4;
+    const int row = (w >> hpc_log2) * 16 + (r & 15), hh = head0 + (w & (hpc - 1));
     uint4 u = make_uint4(0, 0, 0, 0);
-    if (r < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + r) * heads + head) * D + c);
+    if (row < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + row) * heads + hh) * D + c);
     *reinterpret_cast<uint4*>(sq + r * LDS + c) = u;
+  }
+#pragma unroll
+  for (int s = 0; s < PF_STAGES - 1; s++) {
+    if (b0 + s < b1) load(b0 + s, s);
+    cp_async_commit();
   }
   __syncthreads();
   uint32_t qf[D / 16][4];
@@ -77,50 +196,55 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
   for (int i = 0; i < D / 8; i++)
 #pragma unroll
     for (int j = 0; j < 4; j++) o[i][j] = 0.f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  const int qpos[2] = {p0 + warp * 16 + (lane >> 2), p0 + warp * 16 + (lane >> 2) + 8};
-  const int last = p0 + nrows - 1;  // keys of the tile lie before `last`
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // m: running max of scaled scores, log2 units
+  const float sl2 = scale * 1.4426950408889634f;
+  const int qlo = p0 + r0, qhi = qlo + 15;  // the warp's rows' positions
+  const int qpos[2] = {qlo + (lane >> 2), qlo + (lane >> 2) + 8};
 
-  // Pages to walk: [0, pages) for a retrieval head; the sink pages then the window's for a streaming head.
-  const int window = prefill_window;
-  const int sink_end = min(sink, last);
-  const int sink_blocks = (sink_end + PAGE_TOKENS - 1) / PAGE_TOKENS;
-  const int w0 = max(sink_end, p0 - window);  // the earliest window key of the tile's first row
-  const int nb = retrieval ? (last + PAGE_TOKENS - 1) / PAGE_TOKENS
-                           : sink_blocks + (w0 < last ? (last - 1) / PAGE_TOKENS - w0 / PAGE_TOKENS + 1 : 0);
-  auto logical_of = [&](int b) { return retrieval || b < sink_blocks ? b : w0 / PAGE_TOKENS + b - sink_blocks; };
-  // Loads page b's keys and values into buffer buf; keys past `last` are zeroed.
-  auto load = [&](int b, int buf) {
-    const int logical = logical_of(b);
-    const int page = retrieval ? page_tables[info[SLICE_TABLE] + logical]
-                               : ring_page(rings, info[SLICE_RING], info[SLICE_RING_LEN], sink_pages, logical);
-    const size_t vec0 = kv_vector(page, pool.heads, pool_head, 0);
-    const int valid = min(PAGE_TOKENS, last - logical * PAGE_TOKENS);
-    load_page<BITS, D, LDS>(skv + (2 * buf) * 64 * LDS, pool.keys, pool.key_params, vec0, valid);
-    load_page<BITS, D, LDS>(skv + (2 * buf + 1) * 64 * LDS, pool.values, pool.value_params, vec0, valid);
-  };
-  if (BITS == 16 && nb > 0) load(0, 0);
-  for (int b = 0; b < nb; b++) {
-    const int buf = BITS == 16 ? b & 1 : 0;
+  for (int b = b0; b < b1; b++) {
+    const int i = b - b0, st = i % PF_STAGES;
+    cp_async_wait<PF_STAGES - 2>();
+    __syncthreads();  // stage st has landed for all threads; the stage read last step is free to refill
+    if (b + PF_STAGES - 1 < b1) load(b + PF_STAGES - 1, (i + PF_STAGES - 1) % PF_STAGES);
+    cp_async_commit();
+    const int logical = logical_of(b), kbase = logical * PAGE_TOKENS;
+    const bf16* sk;
     if constexpr (BITS == 16) {
-      if (b + 1 < nb) {
-        load(b + 1, buf ^ 1);  // its buffer was last read in iteration b - 1, before that one's final barrier
-        cp_async_wait<2>();    // page b's two groups have landed
-      } else {
-        cp_async_wait<0>();
-      }
+      sk = reinterpret_cast<const bf16*>(raw + st * S::RAW);
     } else {
-      load(b, 0);
+      // Dequantize the page into qbuf; slots from `valid` on become zeros.
+      const int valid = min(PAGE_TOKENS, last - kbase);
+      const unsigned char* src = raw + st * S::RAW;
+      const __half2* params = reinterpret_cast<const __half2*>(src + 2 * S::CODES);
+#pragma unroll
+      for (int k = 0; k < 2 * 64 * D / 8 / PF_THREADS; k++) {
+        const int j = threadIdx.x + k * PF_THREADS;
+        const int kv = j / (64 * D / 8), t = (j / (D / 8)) % 64, c = (j % (D / 8)) * 8;
+        uint4 u = make_uint4(0, 0, 0, 0);
+        if (t < valid) {
+          const float2 sz = __half22float2(params[kv * 64 + t]);
+          const unsigned char* codes = src + kv * S::CODES + (t * D + c) * BITS / 8;
+          if constexpr (BITS == 8) {
+            const uint2 w = *reinterpret_cast<const uint2*>(codes);
+            u = dequant8<8>(w.x, w.y, sz.x, sz.y);
+          } else {
+            u = dequant8<4>(*reinterpret_cast<const uint32_t*>(codes), 0, sz.x, sz.y);
+          }
+        }
+        *reinterpret_cast<uint4*>(qbuf + (kv * 64 + t) * LDS + c) = u;
+      }
+      __syncthreads();
+      sk = qbuf;
     }
-    __syncthreads();
-    const bf16* sk = skv + (2 * buf) * 64 * LDS;
-    const bf16* sv = skv + (2 * buf + 1) * 64 * LDS;
-    const int logical = logical_of(b);
+    const bf16* sv = sk + 64 * LDS;
+    // The warp skips a page none of its rows sees (only at the diagonal: pages walked are seen by
+    // the tile's last row).
+    if (kbase >= qhi) continue;
     float s[8][4];
 #pragma unroll
-    for (int i = 0; i < 8; i++)
+    for (int n = 0; n < 8; n++)
 #pragma unroll
-      for (int j = 0; j < 4; j++) s[i][j] = 0.f;
+      for (int j = 0; j < 4; j++) s[n][j] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
 #pragma unroll
@@ -130,42 +254,55 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
         mma_bf16(s[2 * nj], qf[kk], kf[0], kf[1]);
         mma_bf16(s[2 * nj + 1], qf[kk], kf[2], kf[3]);
       }
-    // Mask and online softmax; thread holds rows qpos[0] (c0, c1) and qpos[1] (c2, c3).
-    const int kbase = logical * PAGE_TOKENS;
-    float mx[2] = {m[0], m[1]};
+    // Mask only a page some row of the warp sees partly (the diagonal, the window's edges). A sink
+    // page counts only its sink keys and a window page only keys past the sink, so that a page
+    // holding both (sink not a multiple of 64, window reaching back to it) counts each key once.
+    const bool sink_page = !retrieval && b < sink_blocks;
+    const bool full = kbase + PAGE_TOKENS <= qlo &&
+                      (retrieval || (sink_page ? kbase + PAGE_TOKENS <= sink : kbase >= sink && kbase >= qhi - window));
+    if (!full) {
 #pragma unroll
-    for (int ni = 0; ni < 8; ni++)
+      for (int n = 0; n < 8; n++)
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int key = kbase + ni * 8 + (lane & 3) * 2 + (e & 1), r = e >> 1;
-        const bool visible = key < qpos[r] && (retrieval || key < sink || key >= qpos[r] - window);
-        s[ni][e] = visible ? s[ni][e] * scale : -INFINITY;
-        mx[r] = fmaxf(mx[r], s[ni][e]);
-      }
-    float alpha[2];
+        for (int e = 0; e < 4; e++) {
+          const int key = kbase + n * 8 + (lane & 3) * 2 + (e & 1), r = e >> 1;
+          const bool visible = key < qpos[r] && (retrieval || (sink_page ? key < sink
+                                                                         : key >= sink && key >= qpos[r] - window));
+          if (!visible) s[n][e] = -INFINITY;
+        }
+    }
+    // Online softmax; the thread holds rows qpos[0] (c0, c1) and qpos[1] (c2, c3).
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+      mx[0] = fmaxf(mx[0], fmaxf(s[n][0], s[n][1]));
+      mx[1] = fmaxf(mx[1], fmaxf(s[n][2], s[n][3]));
+    }
+    float alpha[2], msub[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      alpha[r] = mx[r] == -INFINITY ? 1.f : expf(m[r] - mx[r]);
-      m[r] = mx[r];
+      const float mnew = fmaxf(m[r], mx[r] * sl2);
+      alpha[r] = mnew == -INFINITY ? 1.f : exp2f(m[r] - mnew);
+      msub[r] = mnew == -INFINITY ? 0.f : mnew;
+      m[r] = mnew;
       l[r] *= alpha[r];
     }
 #pragma unroll
-    for (int ni = 0; ni < 8; ni++)
+    for (int n = 0; n < 8; n++)
 #pragma unroll
       for (int e = 0; e < 4; e++) {
-        const int r = e >> 1;
-        const float p = s[ni][e] == -INFINITY ? 0.f : expf(s[ni][e] - m[r]);
-        s[ni][e] = p;
-        l[r] += p;
+        const float p = exp2f(fmaf(s[n][e], sl2, -msub[e >> 1]));
+        s[n][e] = p;
+        l[e >> 1] += p;
       }
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) {
-      o[i][0] *= alpha[0];
-      o[i][1] *= alpha[0];
-      o[i][2] *= alpha[1];
-      o[i][3] *= alpha[1];
+    for (int n = 0; n < D / 8; n++) {
+      o[n][0] *= alpha[0];
+      o[n][1] *= alpha[0];
+      o[n][2] *= alpha[1];
+      o[n][3] *= alpha[1];
     }
 #pragma unroll
     for (int t = 0; t < 4; t++) {
@@ -179,43 +316,38 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
         mma_bf16(o[2 * nd + 1], pa, vf[2], vf[3]);
       }
     }
-    __syncthreads();  // this buffer is refilled next iteration (bf16) or right away (quantized)
   }
+  cp_async_wait<0>();
 
-  // Rows' sums over the quad; write (o, m, l) as split 0 and empty states for the other splits.
+  // Rows' sums over the quad; write (o, m, l) as split `split`, m in natural-log units.
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    const int row = warp * 16 + (lane >> 2) + 8 * r;
+    const int row = r0 + (lane >> 2) + 8 * r;
     if (row >= nrows) continue;
-    const size_t at = ((size_t)(row0 + row) * heads + head) * splits;
+    const size_t at = ((size_t)(row0 + row) * heads + head) * splits + split;
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) {
-      const int c = i * 8 + (lane & 3) * 2;
-      part_o[at * D + c] = o[i][2 * r];
-      part_o[at * D + c + 1] = o[i][2 * r + 1];
-    }
+    for (int n = 0; n < D / 8; n++)
+      *reinterpret_cast<float2*>(part_o + at * D + n * 8 + (lane & 3) * 2) = make_float2(o[n][2 * r], o[n][2 * r + 1]);
     if ((lane & 3) == 0) {
-      part_ml[2 * at] = m[r];
+      part_ml[2 * at] = m[r] * 0.6931471805599453f;
       part_ml[2 * at + 1] = l[r];
-      for (int s = 1; s < splits; s++) {
-        part_ml[2 * (at + s)] = -INFINITY;
-        part_ml[2 * (at + s) + 1] = 0.f;
-      }
     }
   }
 }
 
-#define PREFILL_ENTRY(BITS, D)                                                                                     \
-  extern "C" __global__ void __launch_bounds__(128) attn_prefill_b##BITS##_d##D(                                   \
-      float* part_o, float* part_ml, const bf16* q, int heads, int kv_heads, int splits, const int* tiles,          \
-      const int* slice_info, const int* page_tables, const int* rings, int sink_pages, const int* head_slot,        \
-      void* rk, void* rv, __half* rkp, __half* rvp, int r_heads, void* sk, void* sv, __half* skp, __half* svp,      \
-      int s_heads, int sink, int prefill_window, float scale) {                                                    \
-    attn_prefill<BITS, D>(part_o, part_ml, q, heads, kv_heads, splits, tiles, slice_info, page_tables, rings,       \
-                          sink_pages, head_slot, KvPool{rk, rv, rkp, rvp, r_heads}, KvPool{sk, sv, skp, svp, s_heads}, \
-                          sink, prefill_window, scale);                                                             \
+#define PREFILL_ENTRY(BITS, D)                                                                                      \
+  extern "C" __global__ void __launch_bounds__(PF_THREADS, 1) attn_prefill_b##BITS##_d##D(                        \
+      float* part_o, float* part_ml, const bf16* q, int heads, int kv_heads, int splits, int kv_splits,             \
+      const int* tiles, int ntiles, int hpc_log2, const int* head_order, int dense_kv_heads, const int* slice_info, \
+      const int* page_tables, const int* rings, int sink_pages, const int* head_slot, void* rk, void* rv,           \
+      __half* rkp, __half* rvp, int r_heads, void* sk, void* sv, __half* skp, __half* svp, int s_heads, int sink,   \
+      int prefill_window, float scale) {                                                                            \
+    attn_prefill<BITS, D>(part_o, part_ml, q, heads, kv_heads, splits, kv_splits, tiles, ntiles, hpc_log2,          \
+                          head_order, dense_kv_heads, slice_info, page_tables, rings, sink_pages, head_slot,        \
+                          KvPool{rk, rv, rkp, rvp, r_heads}, KvPool{sk, sv, skp, svp, s_heads}, sink,               \
+                          prefill_window, scale);                                                                   \
   }
 PREFILL_ENTRY(16, 64)
 PREFILL_ENTRY(16, 128)

@@ -4,6 +4,7 @@ import ai.lserve.engine.kv.KvCache;
 import ai.lserve.engine.kv.KvFormat;
 import ai.lserve.engine.kv.KvLayout;
 import ai.lserve.engine.sparse.AttentionPolicy;
+import java.util.Arrays;
 import jcuda.driver.CUdeviceptr;
 
 /**
@@ -25,6 +26,8 @@ final class CudaKvCache implements KvCache {
   final CUdeviceptr[] headSlot;
   /** Per layer: the KV head of each retrieval slot. */
   final CUdeviceptr[] retrievalHeads;
+  /** Per layer: the retrieval KV heads, then the streaming ones (the prefill kernel's work order). */
+  final CUdeviceptr[] headOrder;
 
   CudaKvCache(DeviceArena arena, Transfers transfers, KvLayout layout, AttentionPolicy policy, int retrievalPages,
       int streamingPages) {
@@ -41,6 +44,7 @@ final class CudaKvCache implements KvCache {
     keyMin = new CUdeviceptr[n];
     headSlot = new CUdeviceptr[n];
     retrievalHeads = new CUdeviceptr[n];
+    headOrder = new CUdeviceptr[n];
     long total = 0;
     for (int l = 0; l < n; l++) {
       int[] ret = layout.pattern().retrievalHeads(l), str = layout.pattern().streamingHeads(l);
@@ -58,6 +62,9 @@ final class CudaKvCache implements KvCache {
       for (int i = 0; i < str.length; i++) slots[str[i]] = -1 - i;
       headSlot[l] = permanent(arena, transfers, slots);
       retrievalHeads[l] = permanent(arena, transfers, ret);
+      int[] order = Arrays.copyOf(ret, ret.length + str.length);
+      System.arraycopy(str, 0, order, ret.length, str.length);
+      headOrder[l] = permanent(arena, transfers, order);
     }
     this.bytes = total;
   }

@@ -60,7 +60,12 @@ class CudaAttentionTest {
   }
 
   record Case(int heads, int kvHeads, int d, KvFormat format, boolean lserve, boolean streaming,
-      SparseConfig.Selection selection, double tolerance) {}
+      SparseConfig.Selection selection, double tolerance, int sink, int prefillLocal) {
+    Case(int heads, int kvHeads, int d, KvFormat format, boolean lserve, boolean streaming,
+        SparseConfig.Selection selection, double tolerance) {
+      this(heads, kvHeads, d, format, lserve, streaming, selection, tolerance, 64, 100);
+    }
+  }
 
   static Stream<Case> cases() {
     var kv = SparseConfig.Selection.KV_HEAD;
@@ -73,7 +78,14 @@ class CudaAttentionTest {
         new Case(8, 2, 128, KvFormat.INT4, true, true, kv, 6e-2),
         new Case(16, 2, 32, KvFormat.INT8, true, true, query, 3e-2),
         new Case(8, 4, 256, KvFormat.BF16, true, false, query, 2e-2),
-        new Case(4, 2, 8, KvFormat.INT4, true, true, kv, 6e-2));
+        new Case(4, 2, 8, KvFormat.INT4, true, true, kv, 6e-2),
+        // The prefill kernel's CTA shapes: GQA groups of 4 (32-row tiles), 6 (2 heads of 64 rows),
+        // 1 (128 rows), chunks of 150/250/100 rows; a sink that ends inside a page the window
+        // reaches back to, window edges inside pages.
+        new Case(8, 2, 128, KvFormat.BF16, true, true, kv, 2e-2, 100, 170),
+        new Case(8, 2, 128, KvFormat.INT8, true, true, kv, 3e-2, 100, 170),
+        new Case(12, 2, 64, KvFormat.INT4, true, true, kv, 6e-2, 90, 130),
+        new Case(4, 4, 128, KvFormat.BF16, false, false, kv, 2e-2));
   }
 
   /** One backend's copy of the scenario: its cache and its sequences' page tables and rings. */
@@ -106,7 +118,7 @@ class CudaAttentionTest {
         ? HeadPattern.fromGates(new double[][] {gates(c.kvHeads(), 0), gates(c.kvHeads(), 1)}, 0.5)
         : HeadPattern.allRetrieval(layers, c.kvHeads());
     KvLayout layout = new KvLayout(layers, c.kvHeads(), c.d(), c.format(), pattern, c.lserve());
-    AttentionPolicy policy = new AttentionPolicy(c.lserve(), 64, 64, 100, 192, 3, c.selection(), false);
+    AttentionPolicy policy = new AttentionPolicy(c.lserve(), c.sink(), 64, c.prefillLocal(), 192, 3, c.selection(), false);
     int[][] tables = {{9, 3, 12, 0, 7, 1, 15, 4}, {2, 14, 6, 10, 13, 5}};
     int[][] rings = c.streaming() ? new int[][] {{20, 21, 22, 23, 24, 25, 26}, {30, 31, 32, 33, 34, 35, 36}} : null;
     Side cs = new Side(cpu, layout, policy, tables, rings), gs = new Side(gpu, layout, policy, tables, rings);

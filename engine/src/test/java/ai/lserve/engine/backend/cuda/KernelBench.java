@@ -11,6 +11,7 @@ import ai.lserve.engine.kv.KvFormat;
 import ai.lserve.engine.kv.KvLayout;
 import ai.lserve.engine.kv.PageTable;
 import ai.lserve.engine.kv.SequenceKv;
+import ai.lserve.engine.kv.StreamingRing;
 import ai.lserve.engine.runtime.StepBatch;
 import ai.lserve.engine.sparse.AttentionPolicy;
 import ai.lserve.engine.sparse.HeadPattern;
@@ -133,8 +134,14 @@ public final class KernelBench {
         System.out.printf("GEMV batch %d N=%d K=%d: %.4f ms, %.0f GB/s of weights%n", m, n, k, ms, 2.0 * n * k / ms / 1e6);
       }
     }
-    prefill(32768, 512, KvFormat.BF16);
-    prefill(32768, 512, KvFormat.INT8);
+    for (int chunk : new int[] {512, 2048, 4096})
+      for (KvFormat format : new KvFormat[] {KvFormat.BF16, KvFormat.INT8, KvFormat.INT4})
+        prefill(32768, chunk, format, false);
+    for (int tokens : new int[] {32768, 131072})
+      for (int chunk : new int[] {512, 4096}) {
+        prefill(tokens, chunk, KvFormat.BF16, false);
+        prefill(tokens, chunk, KvFormat.BF16, true);
+      }
     for (int tokens : new int[] {32768, 131072}) {
       decode(tokens, KvFormat.BF16, false);
       decode(tokens, KvFormat.INT8, false);
@@ -142,31 +149,28 @@ public final class KernelBench {
     }
   }
 
-  /** The last prefill chunk of {@code chunk} rows of a {@code tokens}-token prompt, one layer, dense heads. */
-  private void prefill(int tokens, int chunk, KvFormat format) {
-    int heads = 32, kvHeads = 8, d = 128, pages = KvLayout.pagesFor(tokens);
-    KvLayout layout = new KvLayout(1, kvHeads, d, format, HeadPattern.allRetrieval(1, kvHeads), false);
-    AttentionPolicy policy = new AttentionPolicy(false, 128, 256, 8192, 4096, 4, SparseConfig.Selection.KV_HEAD, false);
-    CudaKvCache cache = (CudaKvCache) gpu.kvCache(layout, policy, pages, 0);
-    CudaKvCache.Pool pool = cache.retrieval[0];
-    long vectors = (long) pages * kvHeads * KvLayout.PAGE_TOKENS;
-    long codeBytes = vectors * d * format.bits / 8;
-    fillBytes(pool.keys(), codeBytes);
-    fillBytes(pool.values(), codeBytes);
-    if (format == KvFormat.BF16) { // random bytes can be NaN in bf16: use values
-      gpu.device().synchronize();
-      CUdeviceptr k = randomBf16(vectors * d, 1);
-      cuMemcpyDtoDAsync(pool.keys(), k, codeBytes, gpu.device().stream());
-      cuMemcpyDtoDAsync(pool.values(), k, codeBytes, gpu.device().stream());
-    } else {
-      fillHalfPairs(pool.keyParams(), vectors, 2f / 255, -1f);
-      fillHalfPairs(pool.valueParams(), vectors, 2f / 255, -1f);
-    }
+  /**
+   * The last prefill chunk of {@code chunk} rows of a {@code tokens}-token prompt, one layer: all
+   * heads dense, or (lserve) half the KV heads streaming (sink 128, prefill window 8192).
+   */
+  private void prefill(int tokens, int chunk, KvFormat format, boolean lserve) {
+    int heads = 32, kvHeads = 8, d = 128, pages = KvLayout.pagesFor(tokens), sinkPages = 2;
+    double[] gates = new double[kvHeads];
+    for (int h = 0; h < kvHeads; h++) gates[h] = h % 2 == 0 ? 0.9 : 0.1;
+    HeadPattern pattern = lserve ? HeadPattern.fromGates(new double[][] {gates}, 0.5) : HeadPattern.allRetrieval(1, kvHeads);
+    KvLayout layout = new KvLayout(1, kvHeads, d, format, pattern, lserve);
+    AttentionPolicy policy = new AttentionPolicy(lserve, 128, 256, 8192, 4096, 4, SparseConfig.Selection.KV_HEAD, false);
+    int ringPages = lserve ? sinkPages + KvLayout.pagesFor(8192 + chunk) + 1 : 0;
+    CudaKvCache cache = (CudaKvCache) gpu.kvCache(layout, policy, pages, ringPages);
+    fillPool(cache.retrieval[0], pages, format);
+    if (lserve) fillPool(cache.streaming[0], ringPages, format);
     int[] table = new int[pages];
     for (int i = 0; i < pages; i++) table[i] = i;
     PageTable pageTable = new PageTable(table);
     pageTable.advance(tokens - chunk);
-    SequenceKv kv = new SequenceKv(pageTable, null, 1);
+    int[] ring = new int[ringPages];
+    for (int i = 0; i < ringPages; i++) ring[i] = i;
+    SequenceKv kv = new SequenceKv(pageTable, lserve ? new StreamingRing(sinkPages, ring) : null, 1);
     float[] qv = new float[chunk * heads * d], kvv = new float[chunk * kvHeads * d];
     for (int i = 0; i < qv.length; i++) qv[i] = (float) random.nextGaussian();
     for (int i = 0; i < kvv.length; i++) kvv[i] = (float) random.nextGaussian();
@@ -177,9 +181,28 @@ public final class KernelBench {
     CudaTensor k = (CudaTensor) GpuTests.tensor(gpu, chunk, kvHeads * d, kvv), v = (CudaTensor) GpuTests.tensor(gpu, chunk, kvHeads * d, kvv);
     CudaTensor out = (CudaTensor) gpu.tensor(chunk, heads * d);
     double ms = time(10, () -> gpu.attention(out, q, k, v, 0, batch, cache)); // the cache write, both kernels, the merge
-    double flops = 4.0 * heads * d * chunk * (tokens - chunk / 2.0);
-    System.out.printf("prefill attention (tensor cores) %s, last %d rows of %d tokens, 32/8 heads, d 128, one layer: %.3f ms,"
-        + " %.0f TFLOP/s%n", format, chunk, tokens, ms, flops / ms / 1e9);
+    double flops = 4.0 * heads * d * chunk * (tokens - chunk / 2.0); // dense heads' work
+    System.out.printf("prefill attention (tensor cores) %s, last %d rows of %d tokens, 32/8 heads, d 128, %s, one layer:"
+        + " %.3f ms, %.0f TFLOP/s dense-equivalent%n", format, chunk, tokens, lserve ? "4/8 KV heads streaming" : "dense",
+        ms, flops / ms / 1e9);
+    cache.close();
+  }
+
+  /** Random codes (bf16 values, or bytes with scales and zeros) in every page of a pool. */
+  private void fillPool(CudaKvCache.Pool pool, int pages, KvFormat format) {
+    long vectors = (long) pages * pool.heads() * KvLayout.PAGE_TOKENS;
+    long codeBytes = vectors * 128 * format.bits / 8;
+    if (format == KvFormat.BF16) { // random bytes can be NaN in bf16: use values
+      gpu.device().synchronize();
+      CUdeviceptr k = randomBf16(vectors * 128, 1);
+      cuMemcpyDtoDAsync(pool.keys(), k, codeBytes, gpu.device().stream());
+      cuMemcpyDtoDAsync(pool.values(), k, codeBytes, gpu.device().stream());
+    } else {
+      fillBytes(pool.keys(), codeBytes);
+      fillBytes(pool.values(), codeBytes);
+      fillHalfPairs(pool.keyParams(), vectors, 2f / 255, -1f);
+      fillHalfPairs(pool.valueParams(), vectors, 2f / 255, -1f);
+    }
   }
 
   /** One decode token of one layer (32 query heads, 8 KV heads, d 128) at a context of {@code tokens}. */
