@@ -8,13 +8,16 @@
 // Stages are handed over with mbarriers: "full" completes when the producer's 128 threads' copies
 // have landed (cp.async.mbarrier.arrive.noinc), "empty" when the 8 consumer warps' wgmma groups
 // reading the stage have retired.
-// Needs K % 64 == 0; M and N edges are zero-filled on load and masked on store.
+// Needs K % 64 == 0 and N even (bf16x2 stores; the backend asks N % 8 == 0); M and N edges are
+// zero-filled on load and masked on store.
 // Only sm_90a has wgmma: elsewhere these kernels compile to a trap (the backend launches them on
 // compute capability 9.0 only).
 #pragma once
 #include "gemm.cuh"
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// D[64 x N] += A[64 x 16] B[16 x N]^T, both from shared memory through descriptors, both K-major
+// (no transpose), scale-d 1 (the accumulators are zeroed at the start of a tile). d: N / 2 floats.
 #define WG_D8(i)                                                                                      \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
       "+f"(d[i + 7])
