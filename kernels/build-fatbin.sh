@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Compiles every kernel in src/ into one fatbin (sm_80, sm_89, sm_90 machine code plus compute_90
-# PTX for newer chips), written to $1/lserve.fatbin. A kernel that fails to compile fails the
-# build. Without nvcc the build goes on without the fatbin and says so; the CUDA backend then
-# reports at run time that the kernels were not built.
+# Compiles every kernel in src/ into one fatbin (sm_80, sm_89, sm_90a machine code plus compute_90
+# PTX for newer chips), written to $1/lserve.fatbin. Compute capability 9.0 gets sm_90a (the
+# Hopper-only wgmma GEMM, gemm_sm90.cuh) instead of plain sm_90: every 9.0 device runs sm_90a code,
+# and with both in the fatbin the driver's choice between them is not documented. A kernel that
+# fails to compile fails the build. Without nvcc the build goes on without the fatbin and says so;
+# the CUDA backend then reports at run time that the kernels were not built.
 set -euo pipefail
 out=${1:?usage: build-fatbin.sh OUTPUT_DIR}
 src=src/lserve_kernels.cu
@@ -19,7 +21,7 @@ fi
 nvcc_flags=(-O3 -std=c++17 -lineinfo --fatbin -Xptxas -warn-spills
   -gencode arch=compute_80,code=sm_80
   -gencode arch=compute_89,code=sm_89
-  -gencode arch=compute_90,code=sm_90
+  -gencode arch=compute_90a,code=sm_90a
   -gencode arch=compute_90,code=compute_90)
 echo "[lserve-kernels] nvcc $(nvcc --version | tail -1 | sed 's/.*release //')" >&2
 nvcc "${nvcc_flags[@]}" -Isrc -o "$stamp.tmp" "$src"

@@ -4,6 +4,7 @@
 #include "elementwise.cuh"
 #include "embedding.cuh"
 #include "gemm.cuh"
+#include "gemm_sm90.cuh"
 #include "gemv.cuh"
 #include "norm.cuh"
 #include "page_select.cuh"

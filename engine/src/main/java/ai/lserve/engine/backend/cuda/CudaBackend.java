@@ -37,6 +37,7 @@ public final class CudaBackend implements Backend {
   private final CudaAttention attention;
   private final int multiprocessors;
   private final boolean wideGemm; // the 128 x 256 GEMM tile fits the block's shared memory (not on sm_89)
+  private final boolean hopperGemm; // compute capability 9.0: the fatbin's sm_90a code has the wgmma GEMM
   private final Map<Rope, CUdeviceptr> inverseFrequencies = new IdentityHashMap<>();
   private WeightUploader uploader; // while weights are being uploaded
   private StepMeta meta; // the current step's, in scratch
@@ -50,6 +51,8 @@ public final class CudaBackend implements Backend {
     this.transfers = new Transfers(device, arena);
     this.multiprocessors = device.multiprocessors();
     this.wideGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN) >= GEMM_WIDE_SMEM;
+    this.hopperGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) == 9
+        && device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR) == 0;
     this.attention = new CudaAttention(launcher, transfers, arena, multiprocessors);
   }
 
@@ -155,21 +158,57 @@ public final class CudaBackend implements Backend {
     int m = in.rows(), k = in.cols(), n = wt.rows();
     if (wt.cols() != k || o.cols() != n || o.rows() != m)
       throw new IllegalArgumentException("matmul shape mismatch for " + wt.name());
-    if (m <= 16)
-      launcher.launch(k % 8 == 0 ? "gemv_bf16" : "gemv_bf16_any", (n + 7) / 8, (m + 7) / 8, 1, 256, 0,
+    String kernel = gemmKernel(m, n, k);
+    switch (kernel) {
+      case "gemv_bf16", "gemv_bf16_any" ->
+          launcher.launch(kernel, (n + 7) / 8, (m + 7) / 8, 1, 256, 0, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
+      case GEMM_WGMMA, GEMM_WGMMA_NARROW -> {
+        int rows = kernel.equals(GEMM_WGMMA) ? 128 : 64;
+        long tiles = (long) ((m + rows - 1) / rows) * ((n + 255) / 256);
+        launcher.launch(kernel, (int) Math.min(tiles, multiprocessors), 1, 1, 384,
+            kernel.equals(GEMM_WGMMA) ? GEMM_WGMMA_SMEM : GEMM_WGMMA_NARROW_SMEM, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
+      }
+      case "gemm_bf16_tc_wide" -> launcher.launch(kernel, (n + 255) / 256, (m + 127) / 128, 1, 256, GEMM_WIDE_SMEM,
           o.ptr(), in.ptr(), wt.ptr(), m, n, k);
-    else if (k % 8 == 0 && wideGemm && (long) ((n + 255) / 256) * ((m + 127) / 128) >= multiprocessors)
-      launcher.launch("gemm_bf16_tc_wide", (n + 255) / 256, (m + 127) / 128, 1, 256, GEMM_WIDE_SMEM, o.ptr(),
+      case "gemm_bf16_tc" -> launcher.launch(kernel, (n + 127) / 128, (m + 127) / 128, 1, 256, GEMM_SMEM, o.ptr(),
           in.ptr(), wt.ptr(), m, n, k);
-    else if (k % 8 == 0)
-      launcher.launch("gemm_bf16_tc", (n + 127) / 128, (m + 127) / 128, 1, 256, GEMM_SMEM, o.ptr(), in.ptr(),
-          wt.ptr(), m, n, k);
-    else
-      launcher.launch("gemm_bf16_simple", (n + 15) / 16, (m + 15) / 16, 1, 256, 0, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
+      default -> launcher.launch(kernel, (n + 15) / 16, (m + 15) / 16, 1, 256, 0, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
+    }
   }
+
+  /**
+   * The kernel for Y[m, n] = X[m, k] W[n, k]^T. On compute capability 9.0 with k % 64 == 0 and
+   * n % 8 == 0, the persistent wgmma kernel (kernels/src/gemm_sm90.cuh): 128 x 256 tiles, or 64 x
+   * 256 where those need enough fewer waves over the SMs; a 64-row tile does half the work at
+   * about 0.77 of the rate (kernels/bench/gemm_bench.py on the H100), so it wins when
+   * 0.65 x its waves < the 128-row tiles' waves (e.g. 512 x 4096 or 2048 x 1024 outputs).
+   */
+  String gemmKernel(int m, int n, int k) {
+    if (m <= 16) return k % 8 == 0 ? "gemv_bf16" : "gemv_bf16_any";
+    if (hopperGemm && k % 64 == 0 && n % 8 == 0) {
+      long wide = waves((long) ((m + 127) / 128) * ((n + 255) / 256));
+      long narrow = waves((long) ((m + 63) / 64) * ((n + 255) / 256));
+      return 13 * narrow < 20 * wide ? GEMM_WGMMA_NARROW : GEMM_WGMMA;
+    }
+    if (k % 8 != 0) return "gemm_bf16_simple";
+    return wideGemm && (long) ((n + 255) / 256) * ((m + 127) / 128) >= multiprocessors ? "gemm_bf16_tc_wide" : "gemm_bf16_tc";
+  }
+
+  private long waves(long tiles) {
+    return (tiles + multiprocessors - 1) / multiprocessors;
+  }
+
+  private static final String GEMM_WGMMA = "gemm_bf16_wgmma_128x256", GEMM_WGMMA_NARROW = "gemm_bf16_wgmma_64x256";
 
   /** Shared memory of the GEMM kernels (kernels/src/gemm.cuh): stages x (128 + BN) rows x 40 bf16. */
   private static final int GEMM_SMEM = 3 * 256 * 40 * 2, GEMM_WIDE_SMEM = 4 * 384 * 40 * 2;
+
+  /**
+   * Of the wgmma kernels (gemm_sm90.cuh): stages x (BM + 256) rows x 128 bytes, 16 bytes of
+   * mbarriers a stage, 1024 bytes to align the ring.
+   */
+  private static final int GEMM_WGMMA_SMEM = 4 * 384 * 128 + 4 * 16 + 1024,
+      GEMM_WGMMA_NARROW_SMEM = 5 * 320 * 128 + 5 * 16 + 1024;
 
   @Override
   public void rope(Tensor x, int heads, StepBatch batch, Rope rope) {

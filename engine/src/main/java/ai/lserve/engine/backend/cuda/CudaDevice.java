@@ -59,7 +59,7 @@ final class CudaDevice implements AutoCloseable {
     } catch (CudaException e) {
       cuDevicePrimaryCtxRelease(device);
       throw new IllegalStateException("the CUDA kernels do not load on " + name + " (" + e.getMessage()
-          + "): they are built by nvcc 13 for sm_80/89/90 + compute_90 PTX and need an R580 or newer driver", e);
+          + "): they are built by nvcc 13 for sm_80/89/90a + compute_90 PTX and need an R580 or newer driver", e);
     }
     cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
   }

@@ -26,7 +26,11 @@ import ai.lserve.engine.sparse.AttentionPolicy;
 import ai.lserve.engine.sparse.PageSelector;
 import ai.lserve.engine.sparse.SparseConfig;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.Random;
+import java.util.Set;
+import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -145,6 +149,33 @@ class CudaKernelsTest {
     gpu.matmul(b, tensor(gpu, m, k, x), w[1]);
     double e = relativeL2(gpu.toHost(b), cpu.toHost(a));
     assertTrue(e < 1e-2, "wide matmul relative L2 " + e);
+  }
+
+  /**
+   * Edges of the Hopper wgmma GEMM (K % 64 == 0, N % 8 == 0): ragged M and N tiles, a single row
+   * past the GEMV cut-off, more tiles than SMs (each persistent CTA loops), both tile shapes. The
+   * output is poisoned with NaN first, so an element left unwritten fails. On other GPUs the same
+   * shapes check the mma.sync kernels.
+   */
+  @Test
+  void matmulHopperTilesOnRaggedShapes() {
+    int[][] mnk = {{17, 136, 64}, {300, 4104, 192}, {1100, 4000, 320}, {2100, 4104, 128}, {129, 1000, 4160}};
+    Set<String> kernels = new HashSet<>();
+    for (int[] s : mnk) {
+      int m = s[0], n = s[1], k = s[2];
+      Weight[] w = both("h" + m, DType.BF16, new long[] {n, k}, random(random, n * k, 0.1f));
+      float[] x = random(random, m * k, 1), poison = new float[m * n];
+      Arrays.fill(poison, Float.NaN);
+      Tensor a = cpu.tensor(m, n), b = tensor(gpu, m, n, poison);
+      cpu.matmul(a, tensor(cpu, m, k, x), w[0]);
+      gpu.matmul(b, tensor(gpu, m, k, x), w[1]);
+      double e = relativeL2(gpu.toHost(b), cpu.toHost(a));
+      String kernel = gpu.gemmKernel(m, n, k);
+      kernels.add(kernel);
+      assertTrue(e < 1e-2, String.format("matmul %dx%dx%d (%s): relative L2 %.2e", m, n, k, kernel, e));
+    }
+    if (gpu.device().attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) == 9)
+      assertEquals(Set.of("gemm_bf16_wgmma_128x256", "gemm_bf16_wgmma_64x256"), kernels);
   }
 
   @Test

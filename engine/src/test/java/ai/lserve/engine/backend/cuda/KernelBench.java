@@ -24,7 +24,8 @@ import jcuda.driver.CUevent;
 /**
  * Kernel timings on Llama-3-8B shapes (random data, never zeros; device events, warm-up, medians):
  * copy bandwidth, prefill GEMM, decode GEMV, decode attention over 32K/128K-token contexts.
- * Run on the GPU host: .gpu/run.sh ai.lserve.engine.backend.cuda.KernelBench
+ * Run on the GPU host: .gpu/run.sh ai.lserve.engine.backend.cuda.KernelBench [gemm] (gemm: copy and
+ * GEMM only).
  */
 public final class KernelBench {
   private final CudaBackend gpu = (CudaBackend) CudaBackend.open(0, 0.85);
@@ -39,7 +40,7 @@ public final class KernelBench {
   public static void main(String[] args) {
     KernelBench b = new KernelBench();
     try {
-      b.run();
+      b.run(args.length > 0 && args[0].equals("gemm"));
     } finally {
       b.gpu.close();
     }
@@ -107,22 +108,28 @@ public final class KernelBench {
     gpu.transfers().reset();
   }
 
-  private void run() {
+  private void run(boolean gemmOnly) {
     System.out.println("device: " + gpu.name());
     long copyBytes = 1L << 30;
     CUdeviceptr src = randomBf16(copyBytes / 2, 1), dst = gpu.arena().allocate(copyBytes, "copy");
     double copyMs = time(10, () -> cuMemcpyDtoDAsync(dst, src, copyBytes, gpu.device().stream()));
     System.out.printf("copy 1 GiB device-to-device: %.3f ms, %.0f GB/s (read + write)%n", copyMs, 2 * copyBytes / copyMs / 1e6);
 
-    int[][] gemms = {{8192, 4096, 4096}, {8192, 6144, 4096}, {8192, 14336, 4096}, {8192, 4096, 14336}, {512, 14336, 4096}};
-    for (int[] s : gemms) {
-      int m = s[0], n = s[1], k = s[2];
-      CudaTensor x = new CudaTensor(randomBf16((long) m * k, 1), m, k);
-      CudaWeight w = new CudaWeight("w", randomBf16((long) n * k, 0.05f), n, k);
-      CudaTensor y = new CudaTensor(gpu.arena().allocate(2L * m * n, "y"), m, n);
-      double ms = time(10, () -> gpu.matmul(y, x, w));
-      System.out.printf("GEMM M=%d N=%d K=%d: %.3f ms, %.0f TFLOP/s%n", m, n, k, ms, 2.0 * m * n * k / ms / 1e9);
+    // N x K: fused QKV, q or O, k or v alone (the engine launches q, k, v apart), gate or up, down;
+    // M: a whole 8K prompt, and the prefill chunks (--max-batch-tokens, 512 by default).
+    int[][] nks = {{6144, 4096}, {4096, 4096}, {1024, 4096}, {14336, 4096}, {4096, 14336}};
+    for (int m : new int[] {8192, 2048, 512}) {
+      for (int[] s : nks) {
+        int n = s[0], k = s[1];
+        CudaTensor x = new CudaTensor(randomBf16((long) m * k, 1), m, k);
+        CudaWeight w = new CudaWeight("w", randomBf16((long) n * k, 0.05f), n, k);
+        CudaTensor y = new CudaTensor(gpu.arena().allocate(2L * m * n, "y"), m, n);
+        double ms = time(10, () -> gpu.matmul(y, x, w));
+        System.out.printf("GEMM M=%d N=%d K=%d (%s): %.3f ms, %.0f TFLOP/s%n", m, n, k, gpu.gemmKernel(m, n, k), ms,
+            2.0 * m * n * k / ms / 1e9);
+      }
     }
+    if (gemmOnly) return;
     int[][] gemvs = {{14336, 4096}, {4096, 14336}, {28672, 4096}};
     for (int[] s : gemvs) {
       int n = s[0], k = s[1];
