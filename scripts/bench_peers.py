@@ -16,9 +16,9 @@ Writes JSON: {"device", "date", "shape", "layers", "torch", "transformers_versio
 "transformers": [{"context", "batch", "prefill_ms", "decode_ms_per_token", "peak_device_bytes"}],
 "sdpa": [...], "matmul": [...]}; a cell that cannot run carries "error" instead of its figures.
 
-Usage (on the GPU host):
-  python3 scripts/bench_peers.py --shape llama-3-8b --contexts 8k,32k,128k --batch 1,4 \
-      --decode-tokens 64 --out peers.json
+Usage (on the GPU host; batches above 1 only at 32K here):
+  python3 scripts/bench_peers.py --shape llama-3-8b --contexts 8k,32k,128k --batch 1,4,8 \
+      --batch-contexts 32k --decode-tokens 64 --out peers.json
 """
 import argparse
 import datetime
@@ -105,12 +105,12 @@ def matmuls(batches):
     return out
 
 
-def sdpa(cfg, contexts, batches):
+def sdpa(cfg, cells):
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
     heads, kv, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     out = []
-    for ctx in contexts:
+    for ctx in sorted({c for c, _ in cells}):
         q = torch.randn(1, heads, ctx, hd, device="cuda", dtype=torch.bfloat16)
         k = torch.randn(1, kv, ctx, hd, device="cuda", dtype=torch.bfloat16)
         v = torch.randn_like(k)
@@ -129,7 +129,7 @@ def sdpa(cfg, contexts, batches):
             out.append(e)
         del q, k, v
         torch.cuda.empty_cache()
-        for b in batches:
+        for b in [b for c, b in cells if c == ctx]:
             e = {"kind": "decode", "backend": "default", "context": ctx, "batch": b, "heads": heads, "kv_heads": kv,
                  "head_dim": hd}
             kv_bytes = 2 * b * kv * ctx * hd * 2
@@ -200,8 +200,8 @@ def generate_decode(model, ids, decode_tokens):
     return {"decode_ms_per_token_generate": statistics.median(steps[1:]) if len(steps) > 1 else None}
 
 
-def transformers_runs(cfg, layers, contexts, batches, decode_tokens, generate_check):
-    model = build_model(cfg, layers, max(contexts) + decode_tokens + 8)
+def transformers_runs(cfg, layers, cells, decode_tokens, generate_check):
+    model = build_model(cfg, layers, max(c for c, _ in cells) + decode_tokens + 8)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     n_layers = model.config.num_hidden_layers
     vocab = cfg["vocab_size"]
@@ -210,47 +210,46 @@ def transformers_runs(cfg, layers, contexts, batches, decode_tokens, generate_ch
     info = {"attn_implementation": model.config._attn_implementation, "parameters_bytes": weight_bytes,
             "layers": n_layers, "dtype": str(next(model.parameters()).dtype), "rope": rope}
     with torch.no_grad():
-        for ctx in contexts:
-            for b in batches:
-                e = {"context": ctx, "batch": b}
-                need = estimate_bytes(cfg, n_layers, ctx + decode_tokens, b, weight_bytes)
-                if need > DEVICE_BYTES * 0.92:
-                    e["error"] = f"skipped: needs about {need / 1e9:.0f} GB, the device has {DEVICE_BYTES / 1e9:.0f}"
-                    out.append(e)
-                    continue
-                try:
-                    ids = torch.randint(3, vocab, (b, ctx), device="cuda", generator=torch.Generator("cuda").manual_seed(ctx + b))
-                    warm = model(ids[:, : min(ctx, 2048)], use_cache=True, logits_to_keep=1)  # warm-up
-                    model(warm.logits[:, -1:].argmax(-1), past_key_values=warm.past_key_values, use_cache=True)
-                    del warm
-                    torch.cuda.synchronize()
-                    torch.cuda.reset_peak_memory_stats()
+        for ctx, b in cells:
+            e = {"context": ctx, "batch": b}
+            need = estimate_bytes(cfg, n_layers, ctx + decode_tokens, b, weight_bytes)
+            if need > DEVICE_BYTES * 0.92:
+                e["error"] = f"skipped: needs about {need / 1e9:.0f} GB, the device has {DEVICE_BYTES / 1e9:.0f}"
+                out.append(e)
+                continue
+            try:
+                ids = torch.randint(3, vocab, (b, ctx), device="cuda", generator=torch.Generator("cuda").manual_seed(ctx + b))
+                warm = model(ids[:, : min(ctx, 2048)], use_cache=True, logits_to_keep=1)  # warm-up
+                model(warm.logits[:, -1:].argmax(-1), past_key_values=warm.past_key_values, use_cache=True)
+                del warm
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+                t0 = time.perf_counter()
+                res = model(ids, use_cache=True, logits_to_keep=1)
+                nxt = res.logits[:, -1:].argmax(-1)
+                torch.cuda.synchronize()
+                e["prefill_ms"] = (time.perf_counter() - t0) * 1000
+                past = res.past_key_values
+                steps = []
+                for _ in range(decode_tokens):
                     t0 = time.perf_counter()
-                    res = model(ids, use_cache=True, logits_to_keep=1)
+                    res = model(nxt, past_key_values=past, use_cache=True)
                     nxt = res.logits[:, -1:].argmax(-1)
                     torch.cuda.synchronize()
-                    e["prefill_ms"] = (time.perf_counter() - t0) * 1000
+                    steps.append((time.perf_counter() - t0) * 1000)
                     past = res.past_key_values
-                    steps = []
-                    for _ in range(decode_tokens):
-                        t0 = time.perf_counter()
-                        res = model(nxt, past_key_values=past, use_cache=True)
-                        nxt = res.logits[:, -1:].argmax(-1)
-                        torch.cuda.synchronize()
-                        steps.append((time.perf_counter() - t0) * 1000)
-                        past = res.past_key_values
-                    e["decode_ms_per_token"] = statistics.median(steps[1:]) if len(steps) > 1 else None
-                    e["decode_steps"] = len(steps)
-                    e["peak_device_bytes"] = torch.cuda.max_memory_allocated()
-                    del res, past
-                    if ctx <= generate_check:
-                        e.update(generate_decode(model, ids, decode_tokens))
-                    del ids
-                except torch.OutOfMemoryError:
-                    e = {"context": ctx, "batch": b, "error": "out of memory"}
-                out.append(e)
-                torch.cuda.empty_cache()
-                print(f"transformers {ctx} x{b}: {e}", file=sys.stderr, flush=True)
+                e["decode_ms_per_token"] = statistics.median(steps[1:]) if len(steps) > 1 else None
+                e["decode_steps"] = len(steps)
+                e["peak_device_bytes"] = torch.cuda.max_memory_allocated()
+                del res, past
+                if ctx <= generate_check:
+                    e.update(generate_decode(model, ids, decode_tokens))
+                del ids
+            except torch.OutOfMemoryError:
+                e = {"context": ctx, "batch": b, "error": "out of memory"}
+            out.append(e)
+            torch.cuda.empty_cache()
+            print(f"transformers {ctx} x{b}: {e}", file=sys.stderr, flush=True)
     del model
     torch.cuda.empty_cache()
     return out, info
@@ -263,6 +262,7 @@ def main():
     p.add_argument("--layers", type=int, default=0, help="decoder layers of the transformers model (default: the shape's)")
     p.add_argument("--contexts", default="8k,32k")
     p.add_argument("--batch", default="1")
+    p.add_argument("--batch-contexts", help="contexts at which batches above 1 run (default: every context)")
     p.add_argument("--decode-tokens", type=int, default=64)
     p.add_argument("--generate-check", default="0",
                    help="also time decode through model.generate for contexts up to this (default 0: never)")
@@ -272,6 +272,10 @@ def main():
     cfg = SHAPES[a.shape]
     contexts = [parse_count(c) for c in a.contexts.split(",")]
     batches = [parse_count(b) for b in a.batch.split(",")]
+    batch_contexts = [parse_count(c) for c in a.batch_contexts.split(",")] if a.batch_contexts else contexts
+    if set(batch_contexts) - set(contexts):
+        raise SystemExit(f"--batch-contexts: {sorted(set(batch_contexts) - set(contexts))} not in --contexts")
+    cells = [(c, b) for c in contexts for b in batches if b == 1 or c in batch_contexts]
     skip = set(filter(None, a.skip.split(",")))
     unknown = skip - {"transformers", "sdpa", "matmul", "copy"}
     if unknown:
@@ -282,7 +286,7 @@ def main():
     import transformers
     result = {"device": torch.cuda.get_device_name(), "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
               "shape": a.shape, "layers": a.layers or cfg["num_hidden_layers"], "contexts": contexts,
-              "batches": batches, "decode_tokens": a.decode_tokens, "torch": torch.__version__,
+              "batches": batches, "batch_contexts": batch_contexts, "decode_tokens": a.decode_tokens, "torch": torch.__version__,
               "transformers_version": transformers.__version__, "command": " ".join(sys.argv)}
     t0 = time.time()
     if "copy" not in skip:
@@ -290,10 +294,10 @@ def main():
     if "matmul" not in skip:
         result["matmul"] = matmuls(batches)
     if "sdpa" not in skip:
-        result["sdpa"] = sdpa(cfg, contexts, batches)
+        result["sdpa"] = sdpa(cfg, cells)
     if "transformers" not in skip:
         result["transformers"], result["transformers_model"] = transformers_runs(
-            cfg, a.layers, contexts, batches, a.decode_tokens, parse_count(a.generate_check))
+            cfg, a.layers, cells, a.decode_tokens, parse_count(a.generate_check))
     result["wall_s"] = time.time() - t0
     text = json.dumps(result, indent=1)
     if a.out:

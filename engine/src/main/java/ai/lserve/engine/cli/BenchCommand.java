@@ -43,6 +43,10 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--batch", defaultValue = "1", description = "concurrent requests per cell, e.g. 1,4,8 (default: ${DEFAULT-VALUE})")
   String batches;
 
+  @Option(names = "--batch-contexts",
+      description = "contexts at which batches above 1 run, e.g. 32k (default: every context)")
+  String batchContexts;
+
   @Option(names = "--decode-tokens", defaultValue = "64", description = "tokens decoded per request (default: ${DEFAULT-VALUE})")
   int decodeTokens;
 
@@ -87,10 +91,17 @@ final class BenchCommand implements Callable<Integer> {
     if (modeList.stream().map(BenchMode::name).distinct().count() != modeList.size())
       throw new IllegalArgumentException("--modes: '" + modes + "' repeats a mode");
     int[] ctx = Counts.parse("--contexts", contexts), batch = Counts.parse("--batch", batches);
+    int[] batchCtx = batchContexts != null ? Counts.parse("--batch-contexts", batchContexts) : ctx;
+    for (int c : batchCtx)
+      if (Arrays.stream(ctx).noneMatch(x -> x == c))
+        throw new IllegalArgumentException("--batch-contexts: " + c + " is not one of --contexts " + contexts);
+    List<int[]> cells = new ArrayList<>(); // (context, batch) in the order they run, for every mode
+    for (int c : ctx)
+      for (int b : batch)
+        if (b == 1 || Arrays.stream(batchCtx).anyMatch(x -> x == c)) cells.add(new int[] {c, b});
     EngineOptions base = engine.options();
     int longest = 0;
-    for (int c : ctx)
-      for (int b : batch) longest = Math.max(longest, BenchRunner.longest(c, b, decodeTokens, base.maxBatchTokens()));
+    for (int[] cell : cells) longest = Math.max(longest, BenchRunner.longest(cell[0], cell[1], decodeTokens, base.maxBatchTokens()));
     base = base.withMaxModelLen(longest + 1);
     int warmup = warmupTokens != null ? warmupTokens : Math.min(1024, Arrays.stream(ctx).min().getAsInt());
     if (warmup < 1) throw new IllegalArgumentException("--warmup-tokens must be at least 1, got " + warmup);
@@ -101,12 +112,11 @@ final class BenchCommand implements Callable<Integer> {
     if (peers != null) report.mergePeers(peers);
     if (kernels != null) report.mergeKernels(kernels);
     settings(report.settings(), base, modeList, ctx, batch, warmup);
+    report.settings().set("batch_contexts", Json.MAPPER.valueToTree(batchCtx));
 
     long start = System.nanoTime();
-    int total = modeList.size() * ctx.length * batch.length, done = 0;
+    int total = modeList.size() * cells.size(), done = 0;
     for (BenchMode mode : modeList) {
-      List<int[]> cells = new ArrayList<>();
-      for (int c : ctx) for (int b : batch) cells.add(new int[] {c, b});
       int next = 0;
       SparseConfig sparse = mode.apply(engine.sparse());
       try (Engine e = overBudget(start) ? null : Engine.open(engine.source(), base.withSparse(sparse))) {
