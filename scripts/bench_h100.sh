@@ -4,7 +4,9 @@
 #   2. lserve bench, synthetic:llama-3-8b, batch 1 at every context, every mode, peers merged;
 #   3. batches 4 and 8 at 32K, while time is left;
 #   4. llama-2-7b and minitron-4b at 32K-128K, while time is left;
-#   5. everything merged into $OUT/h100-DATE.json (the docs/bench/ format).
+#   5. everything merged into $OUT/h100-DATE.json (the docs/bench/ format, scripts/bench_merge.py).
+# STEPS (default "peers main batch extra") picks steps, e.g. STEPS="batch extra" for a second call;
+# merge the calls' folders here with: python3 scripts/bench_merge.py --out h100-DATE.json DIR1 DIR2
 # Each step runs under a time limit and the bench writes its JSON after every cell, so a step cut
 # short keeps what it measured; cells never started are recorded as skipped.
 #
@@ -12,7 +14,7 @@
 #   bash scripts/bench_h100.sh
 # Then, here (the GPU host's minimal Java has no java.desktop, so plots are drawn here):
 #   bin/lserve bench-report --from FILES/h100-DATE.json --out docs/bench/h100-DATE
-# Settings (environment): BUDGET_S (540), CONTEXTS (8k,16k,32k,64k,128k), MODES
+# Settings (environment): STEPS, BUDGET_S (540), CONTEXTS (8k,16k,32k,64k,128k), MODES
 # (dense,lserve,lserve-kv4), DECODE_TOKENS (64), BATCH_CONTEXT (32k), EXTRA_SHAPES
 # ("llama-2-7b minitron-4b"), EXTRA_CONTEXTS (32k,64k,128k).
 set -u
@@ -24,8 +26,9 @@ DECODE_TOKENS=${DECODE_TOKENS:-64}
 BATCH_CONTEXT=${BATCH_CONTEXT:-32k}
 EXTRA_SHAPES=${EXTRA_SHAPES:-llama-2-7b minitron-4b}
 EXTRA_CONTEXTS=${EXTRA_CONTEXTS:-32k,64k,128k}
+STEPS=" ${STEPS:-peers main batch extra} "
+want() { [[ "$STEPS" == *" $1 "* ]]; }
 DATE=$(date -u +%F)
-DEVICE=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 log=$OUT/log.txt
 end=$((SECONDS + BUDGET_S))
 left() { echo $((end - SECONDS)); }
@@ -44,50 +47,25 @@ bench() { # name, hard limit (s), bench args...: runs the bench and stops starti
   grep -E "^bench|error" "$OUT/$name.stderr" | cut -c1-300 | tee -a "$log"
 }
 
-step "peers: llama-3-8b"
-timeout 170 python3 scripts/bench_peers.py --shape llama-3-8b --contexts "$CONTEXTS" --batch 1,4,8 \
-  --batch-contexts "$BATCH_CONTEXT" --decode-tokens "$DECODE_TOKENS" --generate-check 8k \
-  --out "$OUT/peers-llama-3-8b.json" > /dev/null 2> "$OUT/peers-llama-3-8b.stderr"
-echo "rc $?" | tee -a "$log"
-tail -12 "$OUT/peers-llama-3-8b.stderr" | cut -c1-300 | tee -a "$log"
-peers=(); [ -s "$OUT/peers-llama-3-8b.json" ] && peers=(--peers "$OUT/peers-llama-3-8b.json")
+peers=()
+if want peers; then
+  step "peers: llama-3-8b"
+  timeout 170 python3 scripts/bench_peers.py --shape llama-3-8b --contexts "$CONTEXTS" --batch 1,4,8 \
+    --batch-contexts "$BATCH_CONTEXT" --decode-tokens "$DECODE_TOKENS" --generate-check 8k \
+    --out "$OUT/peers-llama-3-8b.json" > /dev/null 2> "$OUT/peers-llama-3-8b.stderr"
+  echo "rc $?" | tee -a "$log"
+  tail -12 "$OUT/peers-llama-3-8b.stderr" | cut -c1-300 | tee -a "$log"
+  [ -s "$OUT/peers-llama-3-8b.json" ] && peers=(--peers "$OUT/peers-llama-3-8b.json")
+fi
 
 # batch 1 first: what the other steps may give up for
-bench llama-3-8b $(( $(left) - 90 )) --model synthetic:llama-3-8b --contexts "$CONTEXTS" --modes "$MODES" "${peers[@]}"
-bench llama-3-8b-batch $(( $(left) - 30 )) --model synthetic:llama-3-8b --contexts "$BATCH_CONTEXT" --batch 4,8 \
+want main && bench llama-3-8b $(( $(left) - 90 )) --model synthetic:llama-3-8b --contexts "$CONTEXTS" --modes "$MODES" "${peers[@]}"
+want batch && bench llama-3-8b-batch $(( $(left) - 30 )) --model synthetic:llama-3-8b --contexts "$BATCH_CONTEXT" --batch 4,8 \
   --modes "$MODES" "${peers[@]}"
-for shape in $EXTRA_SHAPES; do
+want extra && for shape in $EXTRA_SHAPES; do
   bench "$shape" $(( $(left) - 20 )) --model "synthetic:$shape" --contexts "$EXTRA_CONTEXTS" --modes "$MODES"
 done
 
 step "merge into h100-$DATE.json"
-OUT=$OUT DATE=$DATE DEVICE=$DEVICE EXTRA_SHAPES=$EXTRA_SHAPES python3 - <<'PY' | tee -a "$log"
-import json, os
-out, date = os.environ["OUT"], os.environ["DATE"]
-def load(name):
-    p = os.path.join(out, name, "bench.json")
-    return json.load(open(p)) if os.path.exists(p) else None
-main = load("llama-3-8b")
-if main is None:
-    raise SystemExit("no llama-3-8b/bench.json: nothing to merge")
-commands = ["bash scripts/bench_h100.sh", main["command"]]
-batch = load("llama-3-8b-batch")
-if batch:
-    main["results"] += batch["results"]
-    commands.append(batch["command"])
-peers = main.get("peers")
-if peers:
-    commands.append("python3 " + peers.get("command", "scripts/bench_peers.py"))
-main["command"] = "; ".join(commands)
-main["device_smi"] = os.environ["DEVICE"]
-main.setdefault("kernels", [])
-others = [r for r in (load(s) for s in os.environ["EXTRA_SHAPES"].split()) if r]
-if others:
-    main["other_models"] = [{k: r[k] for k in ("model", "command", "settings", "results")} for r in others]
-path = os.path.join(out, f"h100-{date}.json")
-json.dump(main, open(path, "w"), indent=1)
-ok = sum(1 for r in main["results"] if "error" not in r)
-print(f"wrote {path}: {ok} of {len(main['results'])} cells measured, peers: {bool(peers)},"
-      f" other models: {[r['model'] for r in others]}")
-PY
+python3 scripts/bench_merge.py --out "$OUT/h100-$DATE.json" "$OUT" | tee -a "$log"
 step "done"
