@@ -111,8 +111,7 @@ final class BenchCommand implements Callable<Integer> {
         date != null ? date : LocalDate.now(ZoneOffset.UTC).toString(), command, engine.model);
     if (peers != null) report.mergePeers(peers);
     if (kernels != null) report.mergeKernels(kernels);
-    settings(report.settings(), base, modeList, ctx, batch, warmup);
-    report.settings().set("batch_contexts", Json.MAPPER.valueToTree(batchCtx));
+    settings(report.settings(), base, modeList, ctx, batch, batchCtx, warmup);
 
     long start = System.nanoTime();
     int total = modeList.size() * cells.size(), done = 0;
@@ -159,10 +158,12 @@ final class BenchCommand implements Callable<Integer> {
     return maxSeconds > 0 && (System.nanoTime() - start) / 1e9 > maxSeconds;
   }
 
-  private void settings(ObjectNode s, EngineOptions o, List<BenchMode> modeList, int[] ctx, int[] batch, int warmup) {
+  private void settings(
+      ObjectNode s, EngineOptions o, List<BenchMode> modeList, int[] ctx, int[] batch, int[] batchCtx, int warmup) {
     s.put("modes", String.join(",", modeList.stream().map(BenchMode::name).toList()));
     s.set("contexts", Json.MAPPER.valueToTree(ctx));
     s.set("batches", Json.MAPPER.valueToTree(batch));
+    s.set("batch_contexts", Json.MAPPER.valueToTree(batchCtx));
     s.put("decode_tokens", decodeTokens);
     s.put("seed", seed);
     s.put("warmup_tokens", warmup);
