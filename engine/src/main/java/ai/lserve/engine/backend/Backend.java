@@ -37,6 +37,14 @@ public interface Backend extends AutoCloseable {
     return Runtime.getRuntime().maxMemory() / 4;
   }
 
+  /**
+   * The most device memory this backend's allocations have taken at once (weights, KV pages and
+   * scratch), or -1 where the backend has no device memory of its own (the CPU).
+   */
+  default long peakDeviceBytes() {
+    return -1;
+  }
+
   /** Scratch activations, valid until the next {@link #resetScratch()}. */
   Tensor tensor(int rows, int cols);
 

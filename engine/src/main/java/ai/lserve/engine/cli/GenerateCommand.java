@@ -86,7 +86,11 @@ final class GenerateCommand implements Callable<Integer> {
       t.put("decode_ms", r.timings().decodeMs());
       t.put("total_ms", r.timings().totalMs());
       t.put("first_token_ms", r.timings().firstTokenMs());
-      if (r.completionTokens() > 1) t.put("decode_ms_per_token", r.timings().decodeMs() / (r.completionTokens() - 1));
+      if (r.completionTokens() > 1) {
+        t.put("decode_ms_per_token", r.timings().decodeMs() / (r.completionTokens() - 1));
+        t.put("decode_ms_median", r.timings().decodeStepMedianMs());
+        t.set("decode_steps_ms", Json.MAPPER.valueToTree(r.decodeStepsMs()));
+      }
       System.out.println(Json.line(o));
     }
     return 0;

@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "lserve 0.1.0",
     description = "Long-context Llama inference with LServe sparse attention.",
-    subcommands = {InfoCommand.class, LogitsCommand.class, GenerateCommand.class, PlanCommand.class, CalibrateCommand.class, SynthCommand.class, EvalCommand.class})
+    subcommands = {InfoCommand.class, LogitsCommand.class, GenerateCommand.class, PlanCommand.class, CalibrateCommand.class, SynthCommand.class, EvalCommand.class, BenchCommand.class, BenchReportCommand.class})
 public final class Main {
   public static void main(String[] args) {
     System.exit(run(args));

@@ -210,6 +210,11 @@ public final class Engine implements AutoCloseable {
     return cache.allocatedBytes();
   }
 
+  /** The backend's peak device memory ({@link Backend#peakDeviceBytes()}); -1 on the CPU. */
+  public long peakDeviceBytes() {
+    return backend.peakDeviceBytes();
+  }
+
   public EngineStats stats() {
     return scheduler.stats();
   }

@@ -42,6 +42,7 @@ final class Scheduler implements Runnable {
   private final AtomicLong steps = new AtomicLong(), finished = new AtomicLong();
   private final AtomicLong promptTokens = new AtomicLong(), generated = new AtomicLong();
   private volatile int maxInStep, runningCount, waitingCount;
+  private long stepDone; // nanoTime when the current step's tokens reached the host
 
   Scheduler(LlamaModel model, KvCache cache, KvPlan plan, Tokenizer tokenizer, Set<Integer> eosIds,
       EngineOptions options) {
@@ -192,6 +193,7 @@ final class Scheduler implements Runnable {
       retire();
       return;
     }
+    stepDone = System.nanoTime(); // the tokens (or logits) are on the host: the step's device work is done
     steps.incrementAndGet();
     maxInStep = Math.max(maxInStep, batch.slices().size());
     for (StepBatch.Slice slice : batch.slices()) slice.kv().table().advance(slice.count());
@@ -260,8 +262,8 @@ final class Scheduler implements Runnable {
 
   /** Appends the sampled token (and its logits when asked) and ends the request when it should stop. */
   private void onToken(Sequence s, int token, float[] logits) {
-    if (s.outputLength == 0) s.firstToken = System.nanoTime();
-    s.append(token);
+    if (s.outputLength == 0) s.firstToken = stepDone;
+    s.append(token, stepDone);
     if (logits != null) s.outputLogits.add(logits);
     generated.incrementAndGet();
     if (!s.sampling.ignoreEos() && eosIds.contains(token)) {
@@ -286,11 +288,12 @@ final class Scheduler implements Runnable {
     release(s);
     long end = System.nanoTime();
     if (text == null && tokenizer != null) text = tokenizer.decode(s.outputIds());
+    long[] times = s.outputTimes();
     Timings t = new Timings(ms(s.admitted - s.submitted), ms(s.firstToken - s.admitted),
-        ms(end - s.firstToken), ms(end - s.submitted));
+        ms(end - s.firstToken), ms(end - s.submitted), Timings.medianAfterFirst(Timings.stepsMs(times)));
     finished.incrementAndGet();
     s.future.complete(new GenerationResult(s.outputIds(), text, reason, stopReason, s.prompt.length,
-        s.outputLength, t, s.logits, s.outputLogits == null ? null : s.outputLogits.toArray(new float[0][])));
+        s.outputLength, t, s.logits, s.outputLogits == null ? null : s.outputLogits.toArray(new float[0][]), times));
   }
 
   private void fail(Sequence s, Throwable e) {

@@ -21,6 +21,7 @@ final class Sequence {
   SequenceKv kv; // null until admitted and after release
   int prefilled;
   int[] output = new int[16];
+  long[] outputNanos = new long[16]; // when each output token reached the host
   int outputLength;
   float[][] logits;
   final List<float[]> outputLogits; // null unless requested
@@ -45,8 +46,12 @@ final class Sequence {
     return prompt.length + maxNewTokens;
   }
 
-  void append(int token) {
-    if (outputLength == output.length) output = Arrays.copyOf(output, output.length * 2);
+  void append(int token, long nanos) {
+    if (outputLength == output.length) {
+      output = Arrays.copyOf(output, output.length * 2);
+      outputNanos = Arrays.copyOf(outputNanos, output.length);
+    }
+    outputNanos[outputLength] = nanos;
     output[outputLength++] = token;
   }
 
@@ -56,5 +61,9 @@ final class Sequence {
 
   int[] outputIds() {
     return Arrays.copyOf(output, outputLength);
+  }
+
+  long[] outputTimes() {
+    return Arrays.copyOf(outputNanos, outputLength);
   }
 }

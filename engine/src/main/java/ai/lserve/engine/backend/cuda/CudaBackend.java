@@ -122,6 +122,12 @@ public final class CudaBackend implements Backend {
     meta = null;
   }
 
+  /** The arena's high-water mark (the arena itself, memory fraction × free memory, is held from the start). */
+  @Override
+  public long peakDeviceBytes() {
+    return arena.peak();
+  }
+
   @Override
   public long kvBudgetBytes(long activationValues) {
     return Math.max(0, arena.free() - 4 * activationValues - SCRATCH_MARGIN);

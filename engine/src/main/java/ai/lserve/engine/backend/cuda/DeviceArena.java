@@ -16,7 +16,7 @@ final class DeviceArena implements AutoCloseable {
   private final CUdeviceptr base = new CUdeviceptr();
   private final long size;
   private final String origin;
-  private long bottom, top;
+  private long bottom, top, peak;
 
   /** {@code origin} says where the size came from, for the out-of-memory message. */
   DeviceArena(long size, String origin) {
@@ -35,6 +35,7 @@ final class DeviceArena implements AutoCloseable {
               + " lower kv-cache-bytes or max-batch-tokens", what, mib(need), origin, mib(top - bottom)));
     CUdeviceptr p = base.withByteOffset(bottom);
     bottom += need;
+    peak = Math.max(peak, used());
     return p;
   }
 
@@ -46,6 +47,7 @@ final class DeviceArena implements AutoCloseable {
           "out of GPU scratch memory: a step needs %.1f MiB more but only %.1f MiB are left of the arena (%s);"
               + " lower max-batch-tokens or kv-cache-bytes", mib(need), mib(top - bottom), origin));
     top -= need;
+    peak = Math.max(peak, used());
     return base.withByteOffset(top);
   }
 
@@ -60,6 +62,15 @@ final class DeviceArena implements AutoCloseable {
 
   long size() {
     return size;
+  }
+
+  /** The high-water mark of permanent plus scratch bytes. */
+  long peak() {
+    return peak;
+  }
+
+  private long used() {
+    return bottom + (size - top);
   }
 
   private static long align(long bytes) {
