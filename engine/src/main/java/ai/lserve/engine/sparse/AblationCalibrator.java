@@ -69,8 +69,8 @@ public final class AblationCalibrator {
     if (longest <= window)
       throw new IllegalArgumentException(String.format(Locale.ROOT, "calibration cases are too short: the longest has %d"
           + " tokens, and the streaming mask (sink + local + 1 = %d) hides nothing from them", longest, window));
-    // Only these cases run: a pool sized for them, not for max_position_embeddings, opens faster.
-    EngineOptions sized = options.withMaxRunning(cases.size()).withMaxModelLen(Math.max(options.maxModelLen(), longest + 1));
+    // Only these cases run at once: a KV pool sized for them (not for 256 sequences) opens faster.
+    EngineOptions sized = options.withMaxRunning(cases.size());
     Path dir;
     try {
       dir = Files.createTempDirectory("lserve-calibrate");
