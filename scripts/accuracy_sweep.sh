@@ -5,8 +5,8 @@
 # Each run writes $OUT/<name>.json (and its heat map); a summary table is printed last.
 #
 #   OUT=/tmp/out scripts/accuracy_sweep.sh                       # GPU host, Java bundle in .gpu/
-#   LSERVE=bin/lserve DEVICE=cpu LENGTHS="512 1k" SWEEP_LENGTH=1k SAMPLES=1 NIAH_SAMPLES=1 \
-#     SWEEP_SAMPLES=1 OUT=/tmp/sweep scripts/accuracy_sweep.sh    # a quick plumbing check on a CPU
+#   LSERVE=bin/lserve DEVICE=cpu LENGTHS=512 SWEEP_LENGTH=512 SAMPLES=1 NIAH_SAMPLES=1 \
+#     SWEEP_SAMPLES=1 OUT=/tmp/sweep scripts/accuracy_sweep.sh    # plumbing check on a CPU (3 min)
 #
 # Runs go in order of importance, one JVM per mode and group of lengths so that a slow or failing
 # long length costs only its own run; each run is cut at PER_RUN seconds (a cut run writes no JSON) and, once
@@ -100,9 +100,12 @@ print(f"\n## lserve at {sweep_len}, one setting changed (passkey + multikey + kv
 print("| run | passkey | multikey | kv | total | seconds |")
 print("|---|---|---|---|---|---|")
 names = [n[:-5] for n in os.listdir(out) if n.startswith("ruler-lserve") and n.endswith(".json")]
-names += sorted(n[:-5] for n in os.listdir(out) if n.startswith("sweep-") and n.endswith(".json"))
+started = [l.split()[1].rstrip(":") for l in open(os.path.join(out, "sweep.log")) if l.startswith("== ")]
+names += [n for n in dict.fromkeys(started) if n.startswith("sweep-")]  # in the order they ran
 for n in names:
     o = load(n)
+    if o is None:
+        print(f"| {n} | not run | | | | |"); continue
     cells = {c["task"]: c for c in o["cells"] if c["length"] == L}
     if not cells: continue
     t = [sum(c["correct"] for c in cells.values()), sum(c["total"] for c in cells.values())]
