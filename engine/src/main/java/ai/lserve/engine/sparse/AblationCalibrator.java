@@ -15,6 +15,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.function.Consumer;
 import java.util.function.Function;
 
@@ -170,7 +171,12 @@ public final class AblationCalibrator {
       }
       for (int k = 0; k < cases.size(); k++) {
         Case c = cases.get(k);
-        float[][] logits = futures.get(k).join().promptLogits();
+        float[][] logits;
+        try {
+          logits = futures.get(k).join().promptLogits();
+        } catch (CompletionException x) {
+          throw new IllegalArgumentException("calibration case " + (k + 1) + ": " + x.getCause().getMessage(), x.getCause());
+        }
         for (int j = 0; j < logits.length; j++) {
           int target = c.ids[c.answerStart + j];
           nll -= logProbability(logits[j], target);

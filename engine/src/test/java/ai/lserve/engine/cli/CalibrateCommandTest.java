@@ -84,6 +84,9 @@ class CalibrateCommandTest {
       rejected(data + " line 3: " + b[1].substring("line 3: ".length()), "--data", data.toString());
     }
     rejected("has no cases", "--data", Files.writeString(dir.resolve("empty.jsonl"), "\n").toString());
+    String tooLong = "{\"prompt\": \"" + "a".repeat(40_000) + "\", \"answer\": \" b\"}\n";
+    rejected("calibration case 1: prompt has 40002 tokens; the model's context holds 32768",
+        "--data", Files.writeString(dir.resolve("long.jsonl"), tooLong).toString());
   }
 
   @Test
