@@ -60,7 +60,7 @@ class PlanAndCalibrateTest {
   }
 
   @Test
-  void calibrationWritesAPatternTheEngineLoads() throws Exception {
+  void attentionCalibrationWritesAPatternTheEngineLoads() throws Exception {
     Path model = TinyCheckpoints.write(dir.resolve("m"), TinyCheckpoints.Spec.tiny().withHeads(4, 2, 16));
     Files.writeString(model.resolve("config.json"),
         Files.readString(model.resolve("config.json")).replace("\"max_position_embeddings\": 256", "\"max_position_embeddings\": 2048"));
@@ -69,10 +69,11 @@ class PlanAndCalibrateTest {
     for (int i = 0; i < 1200; i++) ids.add(String.valueOf(3 + rnd.nextInt(60)));
     Path data = Files.writeString(dir.resolve("calib.ids"), ids.toString());
     Path out = dir.resolve("pattern.tsv");
-    MainTest.Run r = run("calibrate", "--model", model.toString(), "--data", data.toString(), "--out", out.toString(),
-        "--streaming-fraction", "0.5", "--length", "600", "--sink", "64", "--local", "128", "--threads", "2");
+    MainTest.Run r = run("calibrate", "--method", "attention", "--model", model.toString(), "--data", data.toString(),
+        "--out", out.toString(), "--streaming-fraction", "0.5", "--length", "600", "--sink", "64", "--local", "128", "--threads", "2");
     assertEquals(0, r.exit(), r.err());
     JsonNode o = r.lastLine();
+    assertEquals("attention", o.get("method").asText());
     assertEquals(2, o.get("sequences").asInt());
     assertEquals(2, o.get("streaming_heads").asInt());
     double[][] gates = HeadPattern.readGates(out, ai.lserve.engine.model.LlamaConfig.load(model.resolve("config.json")));
