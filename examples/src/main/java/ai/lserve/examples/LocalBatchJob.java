@@ -45,7 +45,7 @@ public final class LocalBatchJob {
   public static void main(String[] args) throws Exception {
     String model = "examples/models/lserve-needle-7m", master = "local[*]", mode = "auto", output = null;
     List<String> tasks = List.of("passkey", "multikey", "kv");
-    int rows = 6, minChars = 2000, maxChars = 4000;
+    int rows = 6, minChars = 2000, maxChars = 3000;
     long seed = 1;
     try {
       for (int i = 0; i < args.length; i++) {
