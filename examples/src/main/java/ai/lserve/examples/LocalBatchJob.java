@@ -54,7 +54,8 @@ public final class LocalBatchJob {
           System.out.println(USAGE);
           return;
         }
-        if (i + 1 == args.length) throw new IllegalArgumentException(a.startsWith("--") ? a + " needs a value" : "unknown argument " + a);
+        if (i + 1 == args.length)
+          throw new IllegalArgumentException(a.startsWith("--") ? a + " needs a value" : "unknown argument " + a);
         String v = args[++i];
         switch (a) {
           case "--model" -> model = v;
