@@ -12,6 +12,7 @@ stale() {
 if stale; then
   echo "run-local: building the jars (mvn package -pl examples -am) ..." >&2
   (cd "$root" && mvn -q -B -Dstyle.color=never -DskipTests -pl examples -am package) >&2
+  touch "$args" # Maven leaves an unchanged java-args as it was, which would rebuild on every run
 fi
 cd "$root"
 exec java ${LSERVE_JAVA_OPTS:--Xmx6g} @"$args" ai.lserve.examples.LocalBatchJob "$@"

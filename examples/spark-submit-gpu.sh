@@ -6,6 +6,12 @@
 #   MASTER=spark://host:7077 MODEL=hdfs:///models/my-llama \
 #     examples/spark-submit-gpu.sh --input hdfs:///docs --prompt-column body --output hdfs:///out
 #
+# The bundled model on the local job's documents (examples/run-local.sh --output DIR writes them to
+# DIR/documents; copy the model and them to the cluster's file system), with their accuracy:
+#
+#   MODEL=hdfs:///models/lserve-needle-7m examples/spark-submit-gpu.sh --input hdfs:///lserve/documents \
+#     --template '{document}{question}' --option max_new_tokens=11 --output hdfs:///lserve/results
+#
 # Environment: MASTER (default yarn), MODEL (required), EXECUTORS (default 2), CORES (tasks per
 # executor and GPU, default 4), MEMORY (executor heap, default 16g), MODE (lserve|dense|auto).
 # Arguments go to ai.lserve.examples.ClusterBatchJob (see its --help). Needs spark-submit on PATH.

@@ -7,9 +7,7 @@ greedy continuations and tokenizations against ``reference.json``.
 Usage (needs torch, transformers 5, tokenizers, safetensors, numpy; no network,
 CPU only)::
 
-    python3 scripts/make_reference_fixtures.py \
-        --out engine/src/test/fixtures \
-        --bundled examples/models/tiny-random-llama
+    python3 scripts/make_reference_fixtures.py --out engine/src/test/fixtures
 
 Everything is seeded, so a rerun with the same library versions writes the same
 files.  The whole output is a few MB.
@@ -108,15 +106,6 @@ FIXTURES = [
         form="classic", tokenizer=False, shard=None,
     ),
 ]
-
-BUNDLED = dict(
-    name="tiny-random-llama",
-    seed=2001,
-    vocab=320, hidden=128, intermediate=256, layers=4, heads=8, kv_heads=2,
-    head_dim=None, eps=1e-5, theta=500000.0, rope=LLAMA3_ROPE, max_pos=1024, tie=True,
-    dtype="bfloat16", bos=0, eos=[1, 2],
-    form="transformers5", tokenizer=True, shard=None,
-)
 
 GENERATION_CONFIG = {
     "bos_token_id": 0,
@@ -859,81 +848,9 @@ def write_fixtures_readme(out_dir):
         f.write("\n".join(lines))
 
 
-def write_bundled_readme(d, spec, n_params):
-    import transformers
-    text = """---
-license: apache-2.0
-library_name: transformers
-pipeline_tag: text-generation
-tags:
-- llama
-- random-weights
-- test-model
----
-
-# tiny-random-llama
-
-**These are random, untrained weights.** The model produces gibberish. It exists only so
-that the quick start of lserve-spark runs end to end (load, tokenize, generate, detokenize)
-without downloading anything, until a small trained model is bundled instead.
-
-| | |
-| --- | --- |
-| architecture | LlamaForCausalLM |
-| parameters | {n_params:,} |
-| layers | {layers} |
-| hidden / intermediate | {hidden} / {inter} |
-| attention heads / kv heads | {heads} / {kv} (head_dim {hd}) |
-| vocabulary | {vocab} (byte-level BPE trained on a few KB of English; `<s>`=0, `</s>`=1, `<\\|eot\\|>`=2) |
-| RoPE | theta {theta:g}, llama3 scaling (factor 8, low 1, high 4, original 64) |
-| embeddings | tied |
-| weights | bfloat16, `model.safetensors` |
-
-Weights: `LlamaForCausalLM(config)` with every matrix re-drawn from N(0, 0.02) and every
-RMSNorm weight from 1 + 0.1 N(0, 1), seed {seed}.
-
-Made with (transformers {tv}, torch {ttv}):
-
-```
-python3 scripts/make_reference_fixtures.py --out engine/src/test/fixtures --bundled examples/models/tiny-random-llama
-```
-""".format(n_params=n_params, layers=spec["layers"], hidden=spec["hidden"],
-           inter=spec["intermediate"], heads=spec["heads"], kv=spec["kv_heads"],
-           hd=head_dim_of(spec), vocab=spec["vocab"], theta=spec["theta"], seed=spec["seed"],
-           tv=transformers.__version__, ttv=torch.__version__.split("+")[0])
-    with open(os.path.join(d, "README.md"), "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-def make_bundled(d, tok):
-    from transformers import LlamaForCausalLM
-    spec = BUNDLED
-    print("== bundled demo model -> %s" % d)
-    model, n_params, sd = build_and_save(spec, d, tok)
-    write_bundled_readme(d, spec, n_params)
-    m = LlamaForCausalLM.from_pretrained(d, attn_implementation="eager")
-    m.to(torch.float64)
-    problems = check_loaded_config(m.config, spec)
-    for p in problems:
-        warn("bundled loaded config: " + p)
-    f64 = Float64Llama(m, rope_inv_freq64(spec))
-    p_ids = tok.encode(GREEDY_TEXT_PROMPT).ids
-    g_ids, g_finish, _ = greedy_loop(f64.logits, p_ids, set(eos_list(spec)))
-    max_abs = float(f64.logits(p_ids).abs().max())
-    total = sum(s for _, s in dir_files(d))
-    print("  params %d, max|logit| %.6g, total %d bytes" % (n_params, max_abs, total))
-    print("  sample greedy: %r -> %r (%s)" % (GREEDY_TEXT_PROMPT, tok.decode(g_ids, skip_special_tokens=True), g_finish))
-    for f, s in dir_files(d):
-        print("    %-40s %9d" % (f, s))
-    if total >= 2 * 1024 * 1024:
-        raise RuntimeError("bundled model is %d bytes, over 2 MB" % total)
-    return n_params, total
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="directory for the fixture subdirectories")
-    ap.add_argument("--bundled", help="also write the bundled demo model into this directory")
     ap.add_argument("--only", action="append", help="make only this fixture (repeatable)")
     args = ap.parse_args(argv)
 
@@ -969,14 +886,6 @@ def main(argv=None):
     if not args.only:
         write_fixtures_readme(args.out)
 
-    bundled = None
-    if args.bundled:
-        try:
-            bundled = make_bundled(args.bundled, tok)
-        except Exception:
-            traceback.print_exc()
-            failed.append("bundled")
-
     print()
     print("==================== summary ====================")
     grand = 0
@@ -994,8 +903,6 @@ def main(argv=None):
         for f, s in files:
             print("    %-40s %9d" % (f, s))
     print("fixtures total: %d bytes" % grand)
-    if bundled:
-        print("bundled: %d params, %d bytes" % bundled)
     if failed:
         print("FAILED: %s" % failed)
         return 1

@@ -2,6 +2,7 @@ package ai.lserve.examples;
 
 import ai.lserve.spark.LServe;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -12,7 +13,8 @@ import org.apache.spark.sql.functions;
  * A spark-submit job: generates for every row of an input (files or a table) with
  * {@code format("lserve")} and writes the input columns plus the generation columns as parquet.
  * The model, GPU resources and engine options come from --conf spark.lserve.* (see
- * examples/spark-submit-gpu.sh).
+ * examples/spark-submit-gpu.sh). An input with {@code task} and {@code answer} columns, such as the
+ * documents LocalBatchJob writes, also gets its exact-match accuracy.
  *
  * <pre>ClusterBatchJob --input PATH|--table NAME [--format parquet] (--prompt-column C | --template T)
  *     --output PATH [--option key=value]...</pre>
@@ -37,6 +39,10 @@ public final class ClusterBatchJob {
           if (kv.length != 2) usage("--option takes key=value, got " + args[i]);
           options.put(kv[0], kv[1]);
         }
+        case "--help" -> {
+          System.out.println(USAGE);
+          return;
+        }
         default -> usage("unknown argument " + a);
       }
     }
@@ -52,12 +58,17 @@ public final class ClusterBatchJob {
     System.out.printf("lserve: wrote %d rows (%d errors) to %s in %.1f s: %s prompt tokens, %s generated tokens "
             + "(%.1f generated tokens/s)%n", stats.getLong(0), stats.getLong(1), output, secs, stats.get(2),
         stats.get(3), stats.isNullAt(3) ? 0 : stats.getLong(3) / secs);
+    Dataset<Row> written = spark.read().parquet(output);
+    if (List.of(written.columns()).containsAll(List.of("task", "answer")))
+      System.out.println("lserve: exact match " + Answers.accuracy(Answers.score(written)));
     spark.stop();
   }
 
+  private static final String USAGE = "usage: ClusterBatchJob (--input PATH [--format F] | --table NAME) "
+      + "(--prompt-column C | --template T) --output PATH [--option key=value]...";
+
   private static void usage(String problem) {
-    System.err.println("error: " + problem + "\nusage: ClusterBatchJob (--input PATH [--format F] | --table NAME) "
-        + "(--prompt-column C | --template T) --output PATH [--option key=value]...");
+    System.err.println("error: " + problem + "\n" + USAGE);
     System.exit(2);
   }
 }

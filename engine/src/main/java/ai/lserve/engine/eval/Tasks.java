@@ -1,5 +1,7 @@
 package ai.lserve.engine.eval;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -81,10 +83,12 @@ public final class Tasks {
    * One case.
    *
    * @param depth where the (first) needle was asked to go, 0-1; NaN when drawn at random
+   * @param question the question that ends the prompt
    * @param answer the expected answer, without the leading space
    * @param needles the needle sentences, in the order of the prompt
    */
-  public record Case(String task, int length, double depth, String prompt, String answer, List<String> needles) {}
+  public record Case(String task, int length, double depth, String prompt, String question, String answer,
+      List<String> needles) {}
 
   /**
    * A case whose prompt is exactly {@code promptChars} characters. {@code depth} (0-1) places
@@ -174,7 +178,61 @@ public final class Tasks {
     List<String> ordered = new ArrayList<>();
     String prompt = place(haystack, starts, depths, needles, ordered) + question;
     if (prompt.length() != promptChars) throw new IllegalStateException("prompt length " + prompt.length());
-    return new Case(task, promptChars, depth, prompt, answer, List.copyOf(ordered));
+    return new Case(task, promptChars, depth, prompt, question, answer, List.copyOf(ordered));
+  }
+
+  /**
+   * A document for a batch job: {@code text} (filler holding the needles) followed by {@code question}
+   * is a prompt of the trained format; {@code answer} is the expected answer, without the leading space.
+   */
+  public record Document(int id, String task, String text, String question, String answer) {}
+
+  /**
+   * Document {@code id} of the set drawn from {@code seed}: task {@code tasks[id % tasks.size()]},
+   * needles at random depths, a prompt (text + question) of a length drawn uniformly from
+   * [{@code minChars}, {@code maxChars}] characters. It depends only on its arguments, so any part
+   * of a set can be made on its own (a Spark task, a SQL expression).
+   */
+  public static Document document(long seed, int id, List<String> tasks, int minChars, int maxChars) {
+    if (tasks.isEmpty()) throw new IllegalArgumentException("no tasks given; tasks are " + String.join(", ", TASKS));
+    if (id < 0) throw new IllegalArgumentException("document id " + id + " is negative");
+    int shortest = 0;
+    for (String t : tasks) shortest = Math.max(shortest, minLength(t));
+    if (minChars < shortest || maxChars < minChars)
+      throw new IllegalArgumentException(String.format(Locale.ROOT,
+          "document lengths %d-%d characters: tasks %s need %d <= min <= max", minChars, maxChars,
+          String.join(",", tasks), shortest));
+    String task = tasks.get(id % tasks.size());
+    SplittableRandom rng = rngFor(seed, "document|" + task + "|" + maxChars, minChars, Double.NaN, id);
+    Case c = build(rng, task, minChars + rng.nextInt(maxChars - minChars + 1), Double.NaN);
+    String text = c.prompt().substring(0, c.prompt().length() - c.question().length());
+    return new Document(id, task, text, c.question(), c.answer());
+  }
+
+  /** Documents 0 .. count-1 of {@link #document}'s set. */
+  public static List<Document> documents(long seed, int count, List<String> tasks, int minChars, int maxChars) {
+    List<Document> out = new ArrayList<>(count);
+    for (int id = 0; id < count; id++) out.add(document(seed, id, tasks, minChars, maxChars));
+    return out;
+  }
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /**
+   * {@link #document} as a JSON object ({@code id, task, text, question, answer}), for SQL, whose
+   * {@code java_method} passes only strings and numbers: {@code from_json(java_method(
+   * 'ai.lserve.engine.eval.Tasks', 'documentJson', 7L, id, 'passkey,kv', 2000, 4000),
+   * 'id INT, task STRING, text STRING, question STRING, answer STRING')} over {@code range(n)};
+   * {@code tasks} is comma-separated.
+   */
+  public static String documentJson(long seed, long id, String tasks, int minChars, int maxChars) {
+    if (id != (int) id) throw new IllegalArgumentException("document id " + id + " is out of range");
+    Document d = document(seed, (int) id, List.of(tasks.split(",\\s*")), minChars, maxChars);
+    try {
+      return JSON.writeValueAsString(d);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /** Exactly n characters of filler sentences; {@code starts} receives the sentence starts and n. */

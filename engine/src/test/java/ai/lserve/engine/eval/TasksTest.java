@@ -104,6 +104,33 @@ class TasksTest {
     assertThrows(IllegalArgumentException.class, () -> build(1, "summarize", 2000, Double.NaN, 0));
   }
 
+  @Test
+  void documentsCycleTheTasksWithinTheLengthsAndSplitThePromptAtTheQuestion() throws Exception {
+    List<String> tasks = List.of("passkey", "multikey", "kv");
+    List<Tasks.Document> docs = Tasks.documents(5, 12, tasks, 2000, 4000);
+    assertEquals(12, docs.size());
+    java.util.Set<Integer> lengths = new java.util.HashSet<>();
+    for (Tasks.Document d : docs) {
+      assertEquals(tasks.get(d.id() % 3), d.task());
+      String prompt = d.text() + d.question();
+      assertTrue(prompt.length() >= 2000 && prompt.length() <= 4000, "length " + prompt.length());
+      lengths.add(prompt.length());
+      assertTrue(d.question().startsWith(" What is "), d.question());
+      assertTrue(d.text().contains(" " + d.answer() + "."), "the answer is in the text");
+      assertEquals(d, Tasks.document(5, d.id(), tasks, 2000, 4000), "a document depends only on its arguments");
+      assertEquals(d, new com.fasterxml.jackson.databind.ObjectMapper()
+          .readValue(Tasks.documentJson(5, d.id(), "passkey, multikey,kv", 2000, 4000), Tasks.Document.class));
+    }
+    assertTrue(lengths.size() > 6, "lengths are drawn: " + lengths);
+    assertNotEquals(docs.get(0), Tasks.document(6, 0, tasks, 2000, 4000));
+    Tasks.Document fixed = Tasks.document(1, 0, tasks, 3000, 3000);
+    assertEquals(3000, fixed.text().length() + fixed.question().length());
+    assertThrows(IllegalArgumentException.class, () -> Tasks.document(1, 0, tasks, 300, 4000)); // multikey needs 448
+    assertThrows(IllegalArgumentException.class, () -> Tasks.document(1, 0, tasks, 4000, 2000));
+    assertThrows(IllegalArgumentException.class, () -> Tasks.document(1, 0, List.of(), 2000, 4000));
+    assertThrows(IllegalArgumentException.class, () -> Tasks.documentJson(1, 0, "passkey,summary", 2000, 4000));
+  }
+
   /** The training script (scripts/longctx_tasks.py) and these generators must use the same text. */
   @Test
   void wordListsAndTemplatesMatchTheTrainingScript() throws Exception {
