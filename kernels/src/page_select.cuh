@@ -1,21 +1,26 @@
 // Page selection for sparse decode (LServe's hierarchical paging with Quest's bound): score every
-// complete page of a due sequence from its key statistics, then keep the best pages.
+// complete page of a sequence whose selection is due, then keep the best pages, all on the device.
+// A layer's selection entries (StepMeta / CudaKvCache.selectionEntries), per slice s:
+//   sel[4s] slot in the selection store (-1: the slice reads no selected pages), sel[4s + 1] due
+//   (select anew this step), sel[4s + 2] ranked pages kept, sel[4s + 3] newest page at selection
+//   (the candidates are the complete pages 0 .. newest - 1).
+// The store holds, per slot (slot_stride ints), per selector row, max_ranked ascending page ids.
 #pragma once
 #include "kv_layout.cuh"
 
-// scores[(i * sel_rows + row) * stride + p] for due sequence i (its slice due_slice[i], whose one
-// decode row holds the query) and complete page p: the max over the page's 4 logical pages of
+// scores[(s * sel_rows + row) * stride + p] for each due slice s (its one decode row holds the
+// query) and candidate page p: the max over the page's 4 logical pages of
 // sum_c max(q_c * kmax_c, q_c * kmin_c); per KV head the max over its query heads, per query head
-// one row each. Grid (due, retrieval heads, ceil(pages / 8)), 8 warps, a warp per page.
+// one row each. Grid (slices, retrieval heads, any), 8 warps, a warp per page (grid-stride).
 extern "C" __global__ void page_scores(float* __restrict__ scores, int stride, const bf16* __restrict__ q, int heads,
-                                       int kv_heads, int d, int per_query, const int* __restrict__ due_slice,
+                                       int kv_heads, int d, int per_query, const int* __restrict__ sel,
                                        const int* __restrict__ slice_info, const int* __restrict__ page_tables,
                                        const __half* __restrict__ kmax, const __half* __restrict__ kmin,
                                        const int* __restrict__ retrieval_heads, int r_heads) {
   const int i = blockIdx.x, r = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int* info = slice_info + due_slice[i] * SLICE_STRIDE;
-  const int row = info[SLICE_ROW], tokens = info[SLICE_START] + 1;
-  const int candidates = (tokens + PAGE_TOKENS - 1) / PAGE_TOKENS - 1;
+  if (sel[4 * i] < 0 || !sel[4 * i + 1]) return;
+  const int* info = slice_info + i * SLICE_STRIDE;
+  const int row = info[SLICE_ROW], candidates = sel[4 * i + 3];
   const int group = heads / kv_heads, h = retrieval_heads[r];
   const int sel_rows = per_query ? r_heads * group : r_heads;
   const int per_page = PAGE_TOKENS / LOGICAL_TOKENS;
@@ -80,19 +85,19 @@ __device__ __forceinline__ int block_count(int flag) {
   return (int)block_sum((float)flag);
 }
 
-// Keeps, for each selector row of each due sequence (grid: due x sel_rows, blockDim a multiple of
-// 32), the want[i] best of its candidates[i] complete pages, ties to the lower page, page 0 first
-// when pin_first, as ai.lserve.engine.sparse.PageSelector.top does; writes them ascending to
-// out[(i * sel_rows + row) * out_stride ..]. Exact radix selection of the threshold key, then one
-// ordered pass.
-extern "C" __global__ void page_topk(int* __restrict__ out, int out_stride, const float* __restrict__ scores,
-                                     int stride, int sel_rows, const int* __restrict__ candidates_of,
-                                     const int* __restrict__ want_of, int pin_first) {
-  const int i = blockIdx.x / sel_rows;
-  const int candidates = candidates_of[i], want = want_of[i];
+// Keeps, for each selector row of each due slice (grid: slices x sel_rows, blockDim a multiple of
+// 32), its sel[4s + 2] best of the sel[4s + 3] candidate pages, ties to the lower page, page 0
+// first when pin_first, as ai.lserve.engine.sparse.PageSelector.top does; writes them ascending to
+// the slice's slot in the store. Exact radix selection of the threshold key, then one ordered pass.
+extern "C" __global__ void page_topk(int* __restrict__ store, int slot_stride, int max_ranked,
+                                     const float* __restrict__ scores, int stride, int sel_rows,
+                                     const int* __restrict__ sel, int pin_first) {
+  const int i = blockIdx.x / sel_rows, row = blockIdx.x % sel_rows;
+  if (sel[4 * i] < 0 || !sel[4 * i + 1]) return;
+  const int want = sel[4 * i + 2], candidates = sel[4 * i + 3];
   if (want <= 0) return;
   const float* s = scores + (size_t)blockIdx.x * stride;
-  int* o = out + (size_t)blockIdx.x * out_stride;
+  int* o = store + (size_t)sel[4 * i] * slot_stride + (size_t)row * max_ranked;
   auto key = [&](int p) { return (pin_first && p == 0) ? 0xffffffffu : order_key(s[p]); };
   uint32_t threshold = 0;  // the largest t with at least `want` keys >= t
   for (int bit = 31; bit >= 0; bit--) {
