@@ -28,7 +28,17 @@ __device__ __forceinline__ void load_channels(const void* codes, const __half* p
     for (int i = 0; i < CPL; i++) out[i] = 0.f;
     return;
   }
-  if constexpr (BITS == 16 && CPL >= 4) {
+  if constexpr (BITS == 8 && CPL >= 4) {  // one 4-byte load per 4 channels, one (scale, zero)
+    const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
+    const float scale = __low2float(sz), zero = __high2float(sz);
+    const uint8_t* p = static_cast<const uint8_t*>(codes) + vec * d + c;
+#pragma unroll
+    for (int i = 0; i < CPL; i += 4) {
+      const uint32_t w = *reinterpret_cast<const uint32_t*>(p + i);
+#pragma unroll
+      for (int j = 0; j < 4; j++) out[i + j] = fmaf((float)((w >> (8 * j)) & 0xff), scale, zero);
+    }
+  } else if constexpr (BITS == 16 && CPL >= 4) {
     const bf16* p = static_cast<const bf16*>(codes) + vec * d + c;
 #pragma unroll
     for (int i = 0; i < CPL; i += 4) {

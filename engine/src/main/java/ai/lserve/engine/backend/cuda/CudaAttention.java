@@ -74,8 +74,11 @@ final class CudaAttention {
     }
     int groupSplit = perQuery && anySelecting ? group : 1;
     long ctas = (long) pagedRows.size * kvHeads * groupSplit;
+    // KV splits: enough blocks to fill the GPU, each with at least a page per warp.
+    int streamingPages = l.hasStreaming() ? KvLayout.pagesFor(p.sink()) + KvLayout.pagesFor(p.local()) + 1 : 0;
+    int walk = meta.walkPages(layer, streamingPages);
     int splits = ctas == 0 ? 1
-        : (int) Math.max(1, Math.min(Math.min(64, meta.maxPages), (8L * multiprocessors + ctas - 1) / ctas));
+        : (int) Math.max(1, Math.min(Math.min(64, (walk + 3) / 4), (8L * multiprocessors + ctas - 1) / ctas));
     CUdeviceptr partO = arena.scratch(4L * rows * heads * splits * d);
     CUdeviceptr partMl = arena.scratch(8L * rows * heads * splits);
     float scale = (float) (1.0 / Math.sqrt(d));

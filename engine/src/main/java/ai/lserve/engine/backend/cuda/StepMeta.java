@@ -29,7 +29,7 @@ final class StepMeta {
   /** The cache whose selection entries this holds (null: none). */
   final CudaKvCache cache;
   private final CUdeviceptr selection;
-  private final boolean[] selecting;
+  private final boolean[] selecting, everySliceSelects;
 
   StepMeta(StepBatch batch, Transfers transfers, CudaKvCache cache) {
     this.batch = batch;
@@ -73,7 +73,12 @@ final class StepMeta {
     int[] sel = cache == null ? new int[0] : cache.selectionEntries(batch);
     int layers = sel.length / Math.max(1, 4 * n);
     selecting = new boolean[layers];
-    for (int i = 0; i < sel.length; i += 4) if (sel[i] >= 0) selecting[i / (4 * n)] = true;
+    everySliceSelects = new boolean[layers];
+    Arrays.fill(everySliceSelects, n > 0);
+    for (int i = 0; i < sel.length; i += 4) {
+      if (sel[i] >= 0) selecting[i / (4 * n)] = true;
+      else everySliceSelects[i / (4 * n)] = false;
+    }
     int[] all = new int[info.length + 2 * rows + tables.size + ringList.size + tasks.size + sel.length];
     int at = 0;
     int[] offsets = new int[7];
@@ -97,6 +102,17 @@ final class StepMeta {
   /** Whether some slice's retrieval heads read selected pages in this layer. */
   boolean selecting(int layer) {
     return layer < selecting.length && selecting[layer];
+  }
+
+  /**
+   * The most key pages a head walks in this layer: when every slice's retrieval heads read selected
+   * pages, the ranked ones plus the live ones (at most two: the newest at selection and the one
+   * after it, for reuse intervals up to a page) or a streaming head's sink and window, whichever is
+   * more; else {@link #maxPages}. Fixed while the batch keeps its shape (it sizes the KV splits).
+   */
+  int walkPages(int layer, int streamingPages) {
+    if (cache == null || layer >= everySliceSelects.length || !everySliceSelects[layer]) return maxPages;
+    return Math.min(maxPages, Math.max(cache.maxRanked + 2, streamingPages));
   }
 
   /** This layer's selection entries, {slot, due, ranked, newest} per slice (see CudaKvCache). */
