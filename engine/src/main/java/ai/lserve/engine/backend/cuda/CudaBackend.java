@@ -205,9 +205,8 @@ public final class CudaBackend implements Backend {
   @Override
   public void attention(Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache) {
     device.bind();
-    CUdeviceptr none = null;
     attention.run((CudaTensor) out, (CudaTensor) q, (CudaTensor) k, (CudaTensor) v, layer,
-        stepMeta(batch, (CudaKvCache) cache), (CudaKvCache) cache, none);
+        stepMeta(batch, (CudaKvCache) cache), (CudaKvCache) cache, null);
   }
 
   /** Rotation of q and k fused with the cache write (one kernel for both). */
