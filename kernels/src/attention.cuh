@@ -8,8 +8,9 @@
 //
 // The keys a row at position pos sees, as key pages b = 0 .. nb-1 of (page, [lo, hi)):
 //   retrieval head, all pages:      logical page b, tokens [64b, min(64b + 64, pos))
-//   retrieval head, selected pages: the row's list (ascending logical pages), clipped to pos; slice s
-//     selects when sel_off[s] >= 0, its selector row r's list is sel_pages[sel_ptr[sel_off[s] + r] ..]
+//   retrieval head, selected pages: when the slice's selection entry sel[4s] >= 0 (page_select.cuh),
+//     its selector row's ranked pages in the store, then the pages from the newest at selection to
+//     the row's own, read live (ascending logical pages), clipped to pos
 //   streaming head (Λ mask):        the sink [0, min(sink, pos)), then [max(sink_end, pos - window), pos)
 #pragma once
 #include "kv_layout.cuh"
@@ -27,7 +28,17 @@ __device__ __forceinline__ void load_channels(const void* codes, const __half* p
     for (int i = 0; i < CPL; i++) out[i] = 0.f;
     return;
   }
-  if constexpr (BITS == 16 && CPL >= 4) {
+  if constexpr (BITS == 8 && CPL >= 4) {  // one 4-byte load per 4 channels, one (scale, zero)
+    const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
+    const float scale = __low2float(sz), zero = __high2float(sz);
+    const uint8_t* p = static_cast<const uint8_t*>(codes) + vec * d + c;
+#pragma unroll
+    for (int i = 0; i < CPL; i += 4) {
+      const uint32_t w = *reinterpret_cast<const uint32_t*>(p + i);
+#pragma unroll
+      for (int j = 0; j < 4; j++) out[i + j] = fmaf((float)((w >> (8 * j)) & 0xff), scale, zero);
+    }
+  } else if constexpr (BITS == 16 && CPL >= 4) {
     const bf16* p = static_cast<const bf16*>(codes) + vec * d + c;
 #pragma unroll
     for (int i = 0; i < CPL; i += 4) {
@@ -46,16 +57,16 @@ __device__ __forceinline__ void load_channels(const void* codes, const __half* p
 }
 
 struct KeyPages {
-  int nb, pos, table_off, ring_off, ring_len, sink_pages, sink_end, w0;
+  int nb, pos, table_off, ring_off, ring_len, sink_pages, sink_end, w0, ranked, newest_sel;
   bool retrieval;
-  const int* list;  // selected logical pages, or null
+  const int* list;  // ranked logical pages of a selection, or null
   const int* page_tables;
   const int* rings;
 
   __device__ __forceinline__ void block(int b, int& page, int& lo, int& hi) const {
     int logical;
     if (retrieval) {
-      logical = list ? list[b] : b;
+      logical = !list ? b : b < ranked ? list[b] : newest_sel + b - ranked;
       lo = logical * PAGE_TOKENS;
       hi = min(lo + PAGE_TOKENS, pos);
       page = page_tables[table_off + logical];
@@ -79,8 +90,8 @@ template <int BITS, int CPL>
 __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, const bf16* q, int heads, int kv_heads, int d, int splits,
                            int group_split, const int* row_slice, const int* slice_info, const int* page_tables,
                            const int* rings, int sink_pages, const int* head_slot, KvPool ret, KvPool str,
-                           const int* sel_off, const int* sel_ptr, const int* sel_pages, int per_query, int sink, int local,
-                           int prefill_window, float scale) {
+                           const int* sel, const int* sel_store, int slot_stride, int max_ranked, int per_query,
+                           int sink, int local, int prefill_window, float scale) {
   __shared__ float qs[ATTN_MAX_GROUP][32 * CPL];
   __shared__ float wo[ATTN_WARPS][ATTN_MAX_GROUP][32 * CPL];
   __shared__ float wml[ATTN_WARPS][ATTN_MAX_GROUP][2];
@@ -104,11 +115,13 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
   const int pool_head = kp.retrieval ? slot : -1 - slot;
   if (kp.retrieval) {
     kp.table_off = info[SLICE_TABLE];
-    const int sel = sel_off ? sel_off[row_slice[row]] : -1;
-    if (sel >= 0) {
-      const int r = sel + (per_query ? slot * group + g0 : slot);
-      kp.list = sel_pages + sel_ptr[r];
-      kp.nb = sel_ptr[r + 1] - sel_ptr[r];
+    const int* entry = sel ? sel + 4 * row_slice[row] : nullptr;
+    if (entry && entry[0] >= 0) {
+      const int r = per_query ? slot * group + g0 : slot;
+      kp.list = sel_store + (size_t)entry[0] * slot_stride + (size_t)r * max_ranked;
+      kp.ranked = entry[2];
+      kp.newest_sel = entry[3];
+      kp.nb = kp.ranked + pos / PAGE_TOKENS - kp.newest_sel + 1;
     } else {
       kp.nb = (pos + PAGE_TOKENS - 1) / PAGE_TOKENS;
     }
@@ -146,14 +159,18 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
       for (int g = 0; g < ATTN_MAX_GROUP; g++) s[g] = 0.f;
       if (valid) {
         const size_t vec = kv_vector(page, pool.heads, pool_head, j % PAGE_TOKENS);
-        for (int c = 0; c < d; c += 8) {
-          float kf[8];
-          load8<BITS>(pool.keys, pool.key_params, vec, d, c, kf);
+        // Unrolled to the head dim's bound so that the whole key row's loads are in flight at once.
 #pragma unroll
-          for (int g = 0; g < ATTN_MAX_GROUP; g++)
-            if (g < members)
+        for (int c = 0; c < 32 * CPL; c += 8) {
+          if (c < d) {
+            float kf[8];
+            load8<BITS>(pool.keys, pool.key_params, vec, d, c, kf);
 #pragma unroll
-              for (int i = 0; i < 8; i++) s[g] = fmaf(qs[g][c + i], kf[i], s[g]);
+            for (int g = 0; g < ATTN_MAX_GROUP; g++)
+              if (g < members)
+#pragma unroll
+                for (int i = 0; i < 8; i++) s[g] = fmaf(qs[g][c + i], kf[i], s[g]);
+          }
         }
       }
       float p[ATTN_MAX_GROUP];
@@ -170,16 +187,20 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
         for (int i = 0; i < CPL; i++) o[g][i] *= alpha;
       }
       const int n = min(32, hi - base);
-      for (int t = 0; t < n; t++) {
-        const size_t vec = kv_vector(page, pool.heads, pool_head, (base + t) % PAGE_TOKENS);
-        float vv[CPL];
-        load_channels<BITS, CPL>(pool.values, pool.value_params, vec, d, lane * CPL, vv);
+      // Unrolled by 8 (n is the same on every lane): eight value rows' loads in flight at once.
+#pragma unroll 8
+      for (int t = 0; t < 32; t++) {
+        if (t < n) {
+          const size_t vec = kv_vector(page, pool.heads, pool_head, (base + t) % PAGE_TOKENS);
+          float vv[CPL];
+          load_channels<BITS, CPL>(pool.values, pool.value_params, vec, d, lane * CPL, vv);
 #pragma unroll
-        for (int g = 0; g < ATTN_MAX_GROUP; g++) {
-          if (g >= members) continue;
-          const float pt = __shfl_sync(0xffffffffu, p[g], t);
+          for (int g = 0; g < ATTN_MAX_GROUP; g++) {
+            if (g >= members) continue;
+            const float pt = __shfl_sync(0xffffffffu, p[g], t);
 #pragma unroll
-          for (int i = 0; i < CPL; i++) o[g][i] = fmaf(pt, vv[i], o[g][i]);
+            for (int i = 0; i < CPL; i++) o[g][i] = fmaf(pt, vv[i], o[g][i]);
+          }
         }
       }
     }
@@ -224,11 +245,12 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
       int group_split,                                                                                             \
       const int* row_slice, const int* slice_info, const int* page_tables, const int* rings, int sink_pages,        \
       const int* head_slot, void* rk, void* rv, __half* rkp, __half* rvp, int r_heads, void* sk, void* sv,          \
-      __half* skp, __half* svp, int s_heads, const int* sel_off, const int* sel_ptr, const int* sel_pages, int per_query, int sink,     \
-      int local, int prefill_window, float scale) {                                                                \
+      __half* skp, __half* svp, int s_heads, const int* sel, const int* sel_store, int slot_stride, int max_ranked,  \
+      int per_query, int sink, int local, int prefill_window, float scale) {                                       \
     attn_paged<BITS, CPL>(part_o, part_ml, row_list, q, heads, kv_heads, d, splits, group_split, row_slice, slice_info,       \
                           page_tables, rings, sink_pages, head_slot, KvPool{rk, rv, rkp, rvp, r_heads},             \
-                          KvPool{sk, sv, skp, svp, s_heads}, sel_off, sel_ptr, sel_pages, per_query, sink, local,            \
+                          KvPool{sk, sv, skp, svp, s_heads}, sel, sel_store, slot_stride, max_ranked, per_query, sink, \
+                          local,                                                                            \
                           prefill_window, scale);                                                                   \
   }
 #define ATTN_ENTRIES(BITS) ATTN_ENTRY(BITS, 1) ATTN_ENTRY(BITS, 2) ATTN_ENTRY(BITS, 4) ATTN_ENTRY(BITS, 8)

@@ -19,7 +19,7 @@ public final class Backends {
     if (device.equals("cpu")) return new CpuBackend(options.threads());
     if (device.equals("auto")) return auto(options);
     if (device.equals("cuda") || device.matches("cuda:\\d+"))
-      return CudaBackend.open(device.equals("cuda") ? 0 : Integer.parseInt(device.substring(5)), options.memoryFraction());
+      return CudaBackend.open(device.equals("cuda") ? 0 : Integer.parseInt(device.substring(5)), options.memoryFraction(), options.cudaGraphs());
     throw new IllegalArgumentException("unknown device '" + device + "' (expected cpu, cuda, cuda:N or auto)");
   }
 
@@ -28,7 +28,7 @@ public final class Backends {
     Optional<String> unavailable = CudaProbe.unavailableReason().or(CudaProbe::noDeviceNode);
     if (unavailable.isEmpty()) {
       try {
-        Backend b = CudaBackend.open(0, options.memoryFraction());
+        Backend b = CudaBackend.open(0, options.memoryFraction(), options.cudaGraphs());
         System.err.println("device auto: " + b.name());
         return b;
       } catch (RuntimeException e) {

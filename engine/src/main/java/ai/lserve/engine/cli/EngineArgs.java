@@ -23,6 +23,10 @@ final class EngineArgs {
   @Option(names = "--memory-fraction", description = "share of the GPU's free memory the engine takes (default 0.9)")
   Double memoryFraction;
 
+  @Option(names = "--no-cuda-graphs", description = "on a GPU, launch each decode step's kernels one by one instead of"
+      + " replaying a captured CUDA graph")
+  boolean noCudaGraphs;
+
   @Option(names = "--kv-cache-bytes", description = "bytes of KV cache pages (default: sized automatically)")
   Long kvCacheBytes;
 
@@ -87,7 +91,7 @@ final class EngineArgs {
     if (kvCacheBytes != null) o = o.withKvCacheBytes(kvCacheBytes);
     if (maxBatchTokens != null) o = o.withMaxBatchTokens(maxBatchTokens);
     if (maxModelLen != null) o = o.withMaxModelLen(maxModelLen);
-    return o;
+    return o.withCudaGraphs(!noCudaGraphs);
   }
 
   ModelSource source() {

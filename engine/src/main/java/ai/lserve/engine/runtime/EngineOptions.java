@@ -14,10 +14,12 @@ import ai.lserve.engine.sparse.SparseConfig;
  * @param sparse LServe sparse attention settings (or dense)
  * @param memoryFraction share of a GPU's memory the engine may take for weights, KV pages and
  *     scratch (like vLLM's gpu_memory_utilization); the CPU backend ignores it
+ * @param cudaGraphs on a GPU, run each decode step as a captured CUDA graph (replayed while the
+ *     batch keeps its shape); the CPU backend ignores it
  */
 public record EngineOptions(
     String device, int threads, long kvCacheBytes, int maxBatchTokens, int maxModelLen, int maxRunning,
-    SparseConfig sparse, double memoryFraction) {
+    SparseConfig sparse, double memoryFraction, boolean cudaGraphs) {
   public EngineOptions {
     if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
     if (kvCacheBytes < 0) throw new IllegalArgumentException("kv-cache-bytes must be >= 0");
@@ -31,38 +33,42 @@ public record EngineOptions(
 
   public static EngineOptions defaults() {
     return new EngineOptions(
-        "auto", Runtime.getRuntime().availableProcessors(), 0, 512, 0, 256, SparseConfig.defaults(), 0.9);
+        "auto", Runtime.getRuntime().availableProcessors(), 0, 512, 0, 256, SparseConfig.defaults(), 0.9, true);
   }
 
   public EngineOptions withDevice(String d) {
-    return new EngineOptions(d, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction);
+    return new EngineOptions(d, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction, cudaGraphs);
   }
 
   public EngineOptions withThreads(int t) {
-    return new EngineOptions(device, t, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction);
+    return new EngineOptions(device, t, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction, cudaGraphs);
   }
 
   public EngineOptions withKvCacheBytes(long b) {
-    return new EngineOptions(device, threads, b, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction);
+    return new EngineOptions(device, threads, b, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction, cudaGraphs);
   }
 
   public EngineOptions withMaxBatchTokens(int n) {
-    return new EngineOptions(device, threads, kvCacheBytes, n, maxModelLen, maxRunning, sparse, memoryFraction);
+    return new EngineOptions(device, threads, kvCacheBytes, n, maxModelLen, maxRunning, sparse, memoryFraction, cudaGraphs);
   }
 
   public EngineOptions withMaxModelLen(int n) {
-    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, n, maxRunning, sparse, memoryFraction);
+    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, n, maxRunning, sparse, memoryFraction, cudaGraphs);
   }
 
   public EngineOptions withMaxRunning(int n) {
-    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, n, sparse, memoryFraction);
+    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, n, sparse, memoryFraction, cudaGraphs);
   }
 
   public EngineOptions withSparse(SparseConfig s) {
-    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, s, memoryFraction);
+    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, s, memoryFraction, cudaGraphs);
+  }
+
+  public EngineOptions withCudaGraphs(boolean on) {
+    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, memoryFraction, on);
   }
 
   public EngineOptions withMemoryFraction(double f) {
-    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, f);
+    return new EngineOptions(device, threads, kvCacheBytes, maxBatchTokens, maxModelLen, maxRunning, sparse, f, cudaGraphs);
   }
 }

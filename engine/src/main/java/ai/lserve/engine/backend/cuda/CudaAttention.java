@@ -3,20 +3,15 @@ package ai.lserve.engine.backend.cuda;
 import ai.lserve.engine.kv.KvLayout;
 import ai.lserve.engine.runtime.StepBatch;
 import ai.lserve.engine.sparse.AttentionPolicy;
-import ai.lserve.engine.sparse.PageSelection;
-import ai.lserve.engine.sparse.PageSelector;
 import ai.lserve.engine.sparse.SparseConfig;
-import java.nio.IntBuffer;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import jcuda.driver.CUdeviceptr;
 
 /**
  * One layer's attention on the GPU, with the CPU backend's semantics (CpuAttention is the
  * reference): rotate q and k and append k and v to their pages (quantized, with key statistics),
- * refresh the page selections that expired (scores and top-k on the GPU; the chosen pages come
- * back to the host, which keeps every sequence's selections), then attend over each row's visible
+ * refresh the page selections that are due (scores and top-k on the GPU, written to the cache's
+ * selection store that attention reads; nothing comes back to the host), then attend over each row's visible
  * pages (prefill tiles on tensor cores, decode rows in KV splits on CUDA cores) and merge the
  * splits with the row's own key and value.
  */
@@ -56,33 +51,10 @@ final class CudaAttention {
 
     boolean perQuery = p.selection() == SparseConfig.Selection.QUERY_HEAD;
     int selRows = perQuery ? ret.heads() * group : ret.heads();
-    if (ret.heads() > 0) select(q, layer, meta, cache, group, selRows, perQuery);
-
-    // Page lists of the slices whose retrieval heads read selected pages.
+    boolean anySelecting = ret.heads() > 0 && meta.selecting(layer);
+    CUdeviceptr sel = anySelecting ? meta.selection(layer) : null;
+    if (anySelecting) select(q, layer, meta, cache, sel, selRows, perQuery);
     List<StepBatch.Slice> slices = meta.batch.slices();
-    int[] selOff = new int[slices.size()];
-    Arrays.fill(selOff, -1);
-    StepMeta.IntList ptr = new StepMeta.IntList(), pages = new StepMeta.IntList();
-    for (int s = 0; s < slices.size(); s++) {
-      StepBatch.Slice sl = slices.get(s);
-      if (ret.heads() == 0 || !selecting(p, sl)) continue;
-      selOff[s] = ptr.size;
-      PageSelection sel = sl.kv().selection(layer);
-      int newest = KvLayout.pagesFor(sl.start() + 1) - 1;
-      for (int r = 0; r < selRows; r++) {
-        ptr.add(pages.size);
-        int[] list = sel.pages(r, newest);
-        pages.add(list, list.length);
-      }
-    }
-    boolean anySelecting = ptr.size > 0;
-    CUdeviceptr selOffDev = null, selPtrDev = null, selPagesDev = null;
-    if (anySelecting) {
-      ptr.add(pages.size);
-      selOffDev = transfers.ints(selOff);
-      selPtrDev = transfers.ints(ptr.array(), ptr.size);
-      selPagesDev = transfers.ints(pages.array(), pages.size);
-    }
 
     // Prefill rows go to the tensor-core kernel (head dims 64 and 128) in tiles of PREFILL_M / hpc
     // rows of one sequence, hpc query heads of a GQA group per CTA; decode rows, and prefill rows of
@@ -106,10 +78,13 @@ final class CudaAttention {
     }
     int groupSplit = perQuery && anySelecting ? group : 1;
     long ctas = (long) pagedRows.size * kvHeads * groupSplit;
+    // KV splits of decode rows: enough blocks to fill the GPU, each with at least a page per warp.
+    int streamingPages = l.hasStreaming() ? KvLayout.pagesFor(p.sink()) + KvLayout.pagesFor(p.local()) + 1 : 0;
+    int walk = meta.walkPages(layer, streamingPages);
     int decodeSplits = ctas == 0 ? 1
-        : (int) Math.max(1, Math.min(Math.min(64, meta.maxPages), (8L * multiprocessors + ctas - 1) / ctas));
+        : (int) Math.max(1, Math.min(Math.min(64, (walk + 3) / 4), (8L * multiprocessors + ctas - 1) / ctas));
     int prefillSplits = prefillSplits(tiles.size() * kvHeads * (group / hpc), maxTilePages, multiprocessors);
-    int splits = Math.max(decodeSplits, prefillSplits);
+    int splits = Math.max(decodeSplits, prefillSplits); // one merge for both kinds of rows
     CUdeviceptr partO = arena.scratch(4L * rows * heads * splits * d);
     CUdeviceptr partMl = arena.scratch(8L * rows * heads * splits);
     float scale = (float) (1.0 / Math.sqrt(d));
@@ -118,8 +93,9 @@ final class CudaAttention {
           128, 0, partO, partMl, pagedRows.size == rows ? null : transfers.ints(pagedRows.array(), pagedRows.size),
           q.ptr(), heads, kvHeads, d, splits, groupSplit, meta.rowSlice, meta.sliceInfo, meta.pageTables, meta.rings,
           sinkPages, cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(), ret.heads(),
-          str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(), selOffDev, selPtrDev,
-          selPagesDev, perQuery ? 1 : 0, p.sink(), p.local(), p.prefillLocal() - 1, scale);
+          str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(), sel,
+          anySelecting ? cache.selected[layer] : null, anySelecting ? cache.slotStride(layer) : 0, cache.maxRanked,
+          perQuery ? 1 : 0, p.sink(), p.local(), p.prefillLocal() - 1, scale);
     if (!tiles.isEmpty()) {
       tiles.sort((a, b) -> Integer.compare(b[3], a[3])); // longest first: the last CTAs are short
       int[] flat = new int[3 * tiles.size()];
@@ -165,62 +141,25 @@ final class CudaAttention {
           + " query heads per KV head, got " + group);
   }
 
-  /** As CpuAttention: this decode token's retrieval heads read selected pages. */
-  private static boolean selecting(AttentionPolicy p, StepBatch.Slice s) {
-    return p.selectPages() && s.decode() && s.start() + 1 > p.budget();
-  }
-
-  /** Refreshes the expired selections of this layer (CpuAttention.select on the GPU). */
-  private void select(CudaTensor q, int layer, StepMeta meta, CudaKvCache cache, int group, int selRows,
-      boolean perQuery) {
-    AttentionPolicy p = cache.policy();
-    List<StepBatch.Slice> slices = meta.batch.slices();
-    List<Integer> due = new ArrayList<>();
-    for (int s = 0; s < slices.size(); s++) {
-      StepBatch.Slice sl = slices.get(s);
-      if (selecting(p, sl) && sl.kv().selection(layer).stale(sl.start() + 1, p.reuseInterval())) due.add(s);
-    }
-    if (due.isEmpty()) return;
-    int n = due.size(), stride = 1, outStride = 1;
-    int[] dueSlice = new int[n], candidates = new int[n], want = new int[n];
-    for (int i = 0; i < n; i++) {
-      int tokens = slices.get(due.get(i)).start() + 1;
-      dueSlice[i] = due.get(i);
-      candidates[i] = KvLayout.pagesFor(tokens) - 1;
-      want[i] = Math.min(PageSelector.pagesToKeep(tokens, p.budget()) - 1, candidates[i]);
-      stride = Math.max(stride, candidates[i]);
-      outStride = Math.max(outStride, want[i]);
-    }
-    CudaKvCache.Pool ret = cache.retrieval[layer];
-    int d = cache.layout().headDim(), heads = q.cols() / d;
-    CUdeviceptr scores = arena.scratch(4L * n * selRows * stride);
-    launcher.launch("page_scores", n, ret.heads(), (stride + 7) / 8, 256, 0, scores, stride, q.ptr(), heads,
-        cache.layout().kvHeads(), d, perQuery ? 1 : 0, transfers.ints(dueSlice), meta.sliceInfo, meta.pageTables,
-        cache.keyMax[layer], cache.keyMin[layer], cache.retrievalHeads[layer], ret.heads());
-    int[][] ranked = topPages(scores, stride, n, selRows, candidates, want, p.pinFirstPage(), outStride);
-    for (int i = 0; i < n; i++) {
-      int tokens = slices.get(due.get(i)).start() + 1;
-      int[][] rows = Arrays.copyOfRange(ranked, i * selRows, (i + 1) * selRows);
-      slices.get(due.get(i)).kv().selection(layer).set(rows, tokens, KvLayout.pagesFor(tokens) - 1);
-    }
-  }
-
   /**
-   * The top pages of each of n x selRows score rows (row i * selRows + r has candidates[i] scores
-   * from scores + row * stride), want[i] each, ascending, as PageSelector.top chooses them.
+   * Scores the candidate pages of the slices whose selection is due this step and writes their top
+   * pages into the cache's selection store (CpuAttention.select on the GPU). Both kernels run for
+   * every selecting slice and skip those not due (a device flag), so a reuse step and a selecting
+   * step launch the same work and share one graph.
    */
-  int[][] topPages(CUdeviceptr scores, int stride, int n, int selRows, int[] candidates, int[] want, boolean pinFirst,
-      int outStride) {
-    CUdeviceptr out = arena.scratch(4L * n * selRows * outStride);
-    launcher.launch("page_topk", n * selRows, 1, 1, 256, 0, out, outStride, scores, stride, selRows,
-        transfers.ints(candidates), transfers.ints(want), pinFirst ? 1 : 0);
-    IntBuffer b = transfers.download(out, 4L * n * selRows * outStride).asIntBuffer();
-    int[][] rows = new int[n * selRows][];
-    for (int i = 0; i < n * selRows; i++) {
-      rows[i] = new int[Math.max(0, want[i / selRows])];
-      b.get(i * outStride, rows[i]);
-    }
-    return rows;
+  private void select(CudaTensor q, int layer, StepMeta meta, CudaKvCache cache, CUdeviceptr sel, int selRows,
+      boolean perQuery) {
+    CudaKvCache.Pool ret = cache.retrieval[layer];
+    int d = cache.layout().headDim(), heads = q.cols() / d, n = meta.batch.slices().size();
+    int stride = meta.maxTable;
+    CUdeviceptr scores = arena.scratch(4L * n * selRows * stride);
+    long blocks = (long) n * ret.heads();
+    int z = (int) Math.max(1, Math.min((stride + 7) / 8, (2L * multiprocessors + blocks - 1) / blocks));
+    launcher.launch("page_scores", n, ret.heads(), z, 256, 0, scores, stride, q.ptr(), heads,
+        cache.layout().kvHeads(), d, perQuery ? 1 : 0, sel, meta.sliceInfo, meta.pageTables,
+        cache.keyMax[layer], cache.keyMin[layer], cache.retrievalHeads[layer], ret.heads());
+    launcher.launch("page_topk", n * selRows, 1, 1, 256, 0, cache.selected[layer], cache.slotStride(layer),
+        cache.maxRanked, scores, stride, selRows, sel, cache.policy().pinFirstPage() ? 1 : 0);
   }
 
   static int channelsPerLane(int d) {

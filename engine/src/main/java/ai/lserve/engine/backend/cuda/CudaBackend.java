@@ -24,7 +24,9 @@ import jcuda.driver.CUdeviceptr;
  * The GPU backend: the operations of {@link Backend} as our kernels (kernels/src), launched through
  * JCuda's driver API on one stream of one GPU. bf16 activations and weights, fp32 accumulation;
  * weights, KV pages and per-step scratch live in one device arena sized from the memory fraction.
- * Every entry point binds the GPU's primary context to the calling thread.
+ * Every entry point binds the GPU's primary context to the calling thread. A decode step (every
+ * slice one token) runs as a CUDA graph from its first attention to its sampled tokens (see
+ * {@link StepGraph}), unless graphs are off.
  */
 public final class CudaBackend implements Backend {
   /** Scratch kept free beside the activations when sizing the KV pool. */
@@ -32,6 +34,7 @@ public final class CudaBackend implements Backend {
 
   private final CudaDevice device;
   private final DeviceArena arena;
+  private final StepGraph graph;
   private final Launcher launcher;
   private final Transfers transfers;
   private final CudaAttention attention;
@@ -42,13 +45,14 @@ public final class CudaBackend implements Backend {
   private WeightUploader uploader; // while weights are being uploaded
   private StepMeta meta; // the current step's, in scratch
 
-  private CudaBackend(CudaDevice device, double memoryFraction) {
+  private CudaBackend(CudaDevice device, double memoryFraction, boolean graphs) {
     this.device = device;
     long free = device.memory()[0];
     this.arena = new DeviceArena((long) (free * memoryFraction),
         String.format("memory fraction %.2f of %.1f GiB free", memoryFraction, free / (double) (1L << 30)));
-    this.launcher = new Launcher(device);
-    this.transfers = new Transfers(device, arena);
+    this.graph = new StepGraph(device, graphs && !Launcher.DEBUG);
+    this.launcher = new Launcher(device, graph);
+    this.transfers = new Transfers(device, arena, graph);
     this.multiprocessors = device.multiprocessors();
     this.wideGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN) >= GEMM_WIDE_SMEM;
     this.hopperGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) == 9
@@ -58,12 +62,13 @@ public final class CudaBackend implements Backend {
 
   /**
    * Opens GPU {@code ordinal}, taking {@code memoryFraction} of its free memory. Fails with a clear
-   * message on a machine without a GPU, driver or compiled kernels.
+   * message on a machine without a GPU, driver or compiled kernels. {@code graphs}: run decode
+   * steps as CUDA graphs (off under LSERVE_CUDA_DEBUG, which synchronizes after every launch).
    */
-  public static Backend open(int ordinal, double memoryFraction) {
+  public static Backend open(int ordinal, double memoryFraction, boolean graphs) {
     CudaDevice device = CudaDevice.open(ordinal);
     try {
-      return new CudaBackend(device, memoryFraction);
+      return new CudaBackend(device, memoryFraction, graphs);
     } catch (RuntimeException | Error e) {
       device.close();
       throw e;
@@ -112,6 +117,7 @@ public final class CudaBackend implements Backend {
   @Override
   public void resetScratch() {
     device.bind();
+    graph.flush();
     device.synchronize();
     if (uploader != null) {
       uploader.close();
@@ -166,7 +172,8 @@ public final class CudaBackend implements Backend {
       throw new IllegalArgumentException("matmul shape mismatch for " + wt.name());
     String kernel = gemmKernel(m, n, k);
     switch (kernel) {
-      case "gemv_bf16", "gemv_bf16_any" ->
+      case GEMV -> gemv(o, in, wt, m, n, k);
+      case "gemv_bf16_any" ->
           launcher.launch(kernel, (n + 7) / 8, (m + 7) / 8, 1, 256, 0, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
       case GEMM_WGMMA, GEMM_WGMMA_NARROW -> {
         int rows = kernel.equals(GEMM_WGMMA) ? 128 : 64;
@@ -190,7 +197,7 @@ public final class CudaBackend implements Backend {
    * 0.65 x its waves < the 128-row tiles' waves (e.g. 512 x 4096 or 2048 x 1024 outputs).
    */
   String gemmKernel(int m, int n, int k) {
-    if (m <= 16) return k % 8 == 0 ? "gemv_bf16" : "gemv_bf16_any";
+    if (m <= 16) return k % 8 == 0 ? GEMV : "gemv_bf16_any";
     if (hopperGemm && k % 64 == 0 && n % 8 == 0) {
       long wide = waves((long) ((m + 127) / 128) * ((n + 255) / 256));
       long narrow = waves((long) ((m + 63) / 64) * ((n + 255) / 256));
@@ -204,7 +211,23 @@ public final class CudaBackend implements Backend {
     return (tiles + multiprocessors - 1) / multiprocessors;
   }
 
-  private static final String GEMM_WGMMA = "gemm_bf16_wgmma_128x256", GEMM_WGMMA_NARROW = "gemm_bf16_wgmma_64x256";
+  private static final String GEMV = "gemv", GEMM_WGMMA = "gemm_bf16_wgmma_128x256", GEMM_WGMMA_NARROW = "gemm_bf16_wgmma_64x256";
+
+  /**
+   * The decode GEMV (kernels/src/gemv.cuh): up to 8 rows of x per pass (the smallest of 1, 2, 4, 8
+   * that holds them); 2 weight rows per warp (4 above 4 rows of x, where an x chunk then feeds more
+   * weight rows), fewer while that leaves under GEMV_BLOCKS_PER_SM blocks of 4 warps per
+   * multiprocessor (measured on the H100, docs/BENCHMARKS.md).
+   */
+  private void gemv(CudaTensor o, CudaTensor in, CudaWeight wt, int m, int n, int k) {
+    int mr = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
+    int r = m > 4 ? 4 : 2;
+    while (r > 1 && (long) (n + 4 * r - 1) / (4 * r) < (long) GEMV_BLOCKS_PER_SM * multiprocessors) r /= 2;
+    launcher.launch("gemv_bf16_r" + r + "_m" + mr, (n + 4 * r - 1) / (4 * r), (m + mr - 1) / mr, 1, 128, 0, o.ptr(),
+        in.ptr(), wt.ptr(), m, n, k);
+  }
+
+  private static final int GEMV_BLOCKS_PER_SM = 2;
 
   /** Shared memory of the GEMM kernels (kernels/src/gemm.cuh): stages x (128 + BN) rows x 40 bf16. */
   private static final int GEMM_SMEM = 3 * 256 * 40 * 2, GEMM_WIDE_SMEM = 4 * 384 * 40 * 2;
@@ -221,22 +244,23 @@ public final class CudaBackend implements Backend {
     device.bind();
     CudaTensor t = (CudaTensor) x;
     launcher.launch("rope_bf16", t.rows(), 1, 1, 128, 0, t.ptr(), inverseFrequencies(rope), heads, rope.headDim(),
-        meta(batch).rowPos);
+        meta(batch, null).rowPos);
   }
 
   @Override
   public void attention(Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache) {
     device.bind();
-    attention.run((CudaTensor) out, (CudaTensor) q, (CudaTensor) k, (CudaTensor) v, layer, meta(batch),
-        (CudaKvCache) cache, null);
+    attention.run((CudaTensor) out, (CudaTensor) q, (CudaTensor) k, (CudaTensor) v, layer,
+        stepMeta(batch, (CudaKvCache) cache), (CudaKvCache) cache, null);
   }
 
   /** Rotation of q and k fused with the cache write (one kernel for both). */
   @Override
   public void ropeAttention(Tensor out, Tensor q, Tensor k, Tensor v, int layer, StepBatch batch, KvCache cache, Rope rope) {
     device.bind();
-    attention.run((CudaTensor) out, (CudaTensor) q, (CudaTensor) k, (CudaTensor) v, layer, meta(batch),
-        (CudaKvCache) cache, inverseFrequencies(rope));
+    CUdeviceptr invFreq = inverseFrequencies(rope);
+    attention.run((CudaTensor) out, (CudaTensor) q, (CudaTensor) k, (CudaTensor) v, layer,
+        stepMeta(batch, (CudaKvCache) cache), (CudaKvCache) cache, invFreq);
   }
 
   @Override
@@ -339,9 +363,34 @@ public final class CudaBackend implements Backend {
     return arena;
   }
 
-  private StepMeta meta(StepBatch batch) {
-    if (meta == null || meta.batch != batch) meta = new StepMeta(batch, transfers);
+  Launcher launcher() {
+    return launcher;
+  }
+
+  StepGraph graph() {
+    return graph;
+  }
+
+  private StepMeta meta(StepBatch batch, CudaKvCache cache) {
+    if (meta == null || meta.batch != batch || (cache != null && meta.cache != cache))
+      meta = new StepMeta(batch, transfers, cache);
     return meta;
+  }
+
+  /**
+   * The step's metadata for attention (uploaded at once when new). In a decode step each layer's
+   * attention issues the segment recorded since the previous one (as a graph) and opens the next,
+   * so the GPU runs one layer while this thread records the next; the step's first wait on the
+   * device (its sampled tokens) issues the last.
+   */
+  private StepMeta stepMeta(StepBatch batch, CudaKvCache cache) {
+    StepMeta m = meta(batch, cache);
+    if (graph.profile != null) graph.profile.phase(m.decodeOnly ? "decode" : "prefill");
+    if (m.decodeOnly) {
+      graph.flush();
+      graph.open();
+    }
+    return m;
   }
 
   private CUdeviceptr inverseFrequencies(Rope rope) {
@@ -356,6 +405,7 @@ public final class CudaBackend implements Backend {
   @Override
   public void close() {
     device.bind();
+    graph.close();
     device.synchronize();
     if (uploader != null) uploader.close();
     transfers.close();

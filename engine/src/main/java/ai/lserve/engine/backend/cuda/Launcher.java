@@ -1,7 +1,6 @@
 package ai.lserve.engine.backend.cuda;
 
 import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import java.util.HashSet;
@@ -15,18 +14,22 @@ import jcuda.driver.CUfunction_attribute;
 
 /**
  * Launches kernels of the module by name with plain arguments: device pointers (null for a null
- * pointer), ints, longs and floats. With {@code -Dlserve.cuda.debug=true} (or LSERVE_CUDA_DEBUG=1)
- * every launch is followed by a synchronize, so a kernel fault names its kernel.
+ * pointer), ints, longs and floats, through the {@link StepGraph} (which records them while a
+ * decode step's graph segment is open). With {@code -Dlserve.cuda.debug=true} (or
+ * LSERVE_CUDA_DEBUG=1) every launch is followed by a synchronize, so a kernel fault names its
+ * kernel; graphs are then off.
  */
 final class Launcher {
-  private static final boolean DEBUG = Boolean.getBoolean("lserve.cuda.debug") || "1".equals(System.getenv("LSERVE_CUDA_DEBUG"));
+  static final boolean DEBUG = Boolean.getBoolean("lserve.cuda.debug") || "1".equals(System.getenv("LSERVE_CUDA_DEBUG"));
   private static final CUdeviceptr NULL = new CUdeviceptr();
 
   private final CudaDevice device;
+  private final StepGraph graph;
   private final Set<String> largeSmem = new HashSet<>();
 
-  Launcher(CudaDevice device) {
+  Launcher(CudaDevice device, StepGraph graph) {
     this.device = device;
+    this.graph = graph;
   }
 
   /** Blocks of 256 threads for a grid-stride loop over n elements (at most 4096). */
@@ -37,8 +40,18 @@ final class Launcher {
   void launch(String kernel, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
     if (gx == 0 || gy == 0 || gz == 0) return;
     CUfunction f = device.function(kernel);
-    if (sharedBytes > 48 * 1024 && largeSmem.add(kernel))
-      cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
+    try {
+      if (sharedBytes > 48 * 1024 && largeSmem.add(kernel))
+        cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
+      graph.launch(kernel, f, new int[] {gx, gy, gz, block, sharedBytes}, args);
+      if (DEBUG) cuStreamSynchronize(device.stream());
+    } catch (CudaException e) {
+      throw new IllegalStateException("kernel " + kernel + " failed: " + e.getMessage(), e);
+    }
+  }
+
+  /** The kernel parameter array of plain arguments. */
+  static Pointer parameters(Object[] args) {
     NativePointerObject[] params = new NativePointerObject[args.length];
     for (int i = 0; i < args.length; i++) {
       Object a = args[i];
@@ -49,11 +62,6 @@ final class Launcher {
       else if (a instanceof Float v) params[i] = Pointer.to(new float[] {v});
       else throw new IllegalArgumentException("kernel argument of type " + a.getClass());
     }
-    try {
-      cuLaunchKernel(f, gx, gy, gz, block, 1, 1, sharedBytes, device.stream(), Pointer.to(params), null);
-      if (DEBUG) cuStreamSynchronize(device.stream());
-    } catch (CudaException e) {
-      throw new IllegalStateException("kernel " + kernel + " failed: " + e.getMessage(), e);
-    }
+    return Pointer.to(params);
   }
 }

@@ -9,7 +9,9 @@ import jcuda.driver.CUdeviceptr;
 /**
  * A forward step's batch as the kernels read it (kernels/src/kv_layout.cuh), uploaded once per
  * step and shared by every layer: the slices, the slice and position of each row, each slice's
- * page table and streaming ring, and the logical pages whose key statistics the step changes.
+ * page table and streaming ring, the logical pages whose key statistics the step changes, and (with
+ * a cache in lserve mode) each layer's page-selection entries. One copy per step; a decode step's
+ * uploads have the same size every step (whole page tables), so its graph can be replayed.
  */
 final class StepMeta {
   static final int STRIDE = 7; // SLICE_STRIDE: start, count, row, decode, table offset, ring offset, ring length
@@ -20,14 +22,23 @@ final class StepMeta {
   final int statsTaskCount;
   /** The most key pages any row's attention can walk (bounds the KV splits). */
   final int maxPages;
+  /** The longest page table of a slice (the stride of page scores). */
+  final int maxTable;
+  /** Every slice decodes one token: a step whose launches a graph can capture. */
+  final boolean decodeOnly;
+  /** The cache whose selection entries this holds (null: none). */
+  final CudaKvCache cache;
+  private final CUdeviceptr selection;
+  private final boolean[] selecting, everySliceSelects;
 
-  StepMeta(StepBatch batch, Transfers transfers) {
+  StepMeta(StepBatch batch, Transfers transfers, CudaKvCache cache) {
     this.batch = batch;
     this.rows = batch.rows();
     int n = batch.slices().size();
     int[] info = new int[n * STRIDE], rowSliceH = new int[rows], rowPosH = new int[rows];
     IntList tables = new IntList(), ringList = new IntList(), tasks = new IntList();
-    int most = 0;
+    int most = 0, longest = 1;
+    boolean decodes = true;
     for (int s = 0; s < n; s++) {
       StepBatch.Slice sl = batch.slices().get(s);
       int end = sl.start() + sl.count();
@@ -40,7 +51,9 @@ final class StepMeta {
       info[s * STRIDE + 4] = tables.size;
       info[s * STRIDE + 5] = ringList.size;
       info[s * STRIDE + 6] = ring == null ? 0 : ring.pages().length;
-      tables.add(pages, Math.min(pages.length, KvLayout.pagesFor(end)));
+      tables.add(pages, pages.length);
+      longest = Math.max(longest, pages.length);
+      decodes &= sl.decode() && sl.count() == 1;
       if (ring != null) ringList.add(ring.pages(), ring.pages().length);
       for (int lp = sl.start() / KvLayout.LOGICAL_TOKENS; lp <= (end - 1) / KvLayout.LOGICAL_TOKENS; lp++) {
         tasks.add(s);
@@ -53,12 +66,24 @@ final class StepMeta {
       most = Math.max(most, KvLayout.pagesFor(end));
     }
     this.maxPages = most;
+    this.maxTable = longest;
+    this.decodeOnly = decodes;
+    this.cache = cache;
     this.statsTaskCount = tasks.size / 2;
-    int[] all = new int[info.length + 2 * rows + tables.size + ringList.size + tasks.size];
+    int[] sel = cache == null ? new int[0] : cache.selectionEntries(batch);
+    int layers = sel.length / Math.max(1, 4 * n);
+    selecting = new boolean[layers];
+    everySliceSelects = new boolean[layers];
+    Arrays.fill(everySliceSelects, n > 0);
+    for (int i = 0; i < sel.length; i += 4) {
+      if (sel[i] >= 0) selecting[i / (4 * n)] = true;
+      else everySliceSelects[i / (4 * n)] = false;
+    }
+    int[] all = new int[info.length + 2 * rows + tables.size + ringList.size + tasks.size + sel.length];
     int at = 0;
-    int[] offsets = new int[6];
-    int[][] parts = {info, rowSliceH, rowPosH, tables.array(), ringList.array(), tasks.array()};
-    int[] lengths = {info.length, rows, rows, tables.size, ringList.size, tasks.size};
+    int[] offsets = new int[7];
+    int[][] parts = {info, rowSliceH, rowPosH, tables.array(), ringList.array(), tasks.array(), sel};
+    int[] lengths = {info.length, rows, rows, tables.size, ringList.size, tasks.size, sel.length};
     for (int i = 0; i < parts.length; i++) {
       offsets[i] = at;
       System.arraycopy(parts[i], 0, all, at, lengths[i]);
@@ -71,6 +96,28 @@ final class StepMeta {
     pageTables = base.withByteOffset(4L * offsets[3]);
     rings = base.withByteOffset(4L * offsets[4]);
     statsTasks = base.withByteOffset(4L * offsets[5]);
+    selection = base.withByteOffset(4L * offsets[6]);
+  }
+
+  /** Whether some slice's retrieval heads read selected pages in this layer. */
+  boolean selecting(int layer) {
+    return layer < selecting.length && selecting[layer];
+  }
+
+  /**
+   * The most key pages a head walks in this layer: when every slice's retrieval heads read selected
+   * pages, the ranked ones plus the live ones (at most two: the newest at selection and the one
+   * after it, for reuse intervals up to a page) or a streaming head's sink and window, whichever is
+   * more; else {@link #maxPages}. Fixed while the batch keeps its shape (it sizes the KV splits).
+   */
+  int walkPages(int layer, int streamingPages) {
+    if (cache == null || layer >= everySliceSelects.length || !everySliceSelects[layer]) return maxPages;
+    return Math.min(maxPages, Math.max(cache.maxRanked + 2, streamingPages));
+  }
+
+  /** This layer's selection entries, {slot, due, ranked, newest} per slice (see CudaKvCache). */
+  CUdeviceptr selection(int layer) {
+    return selection.withByteOffset(16L * layer * batch.slices().size());
   }
 
   /** A growable int array. */

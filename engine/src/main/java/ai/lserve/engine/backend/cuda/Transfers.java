@@ -1,7 +1,6 @@
 package ai.lserve.engine.backend.cuda;
 
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoHAsync;
-import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -11,23 +10,28 @@ import jcuda.driver.CUdeviceptr;
 /**
  * Small host-device copies through pinned memory: per-step uploads (token ids, step metadata,
  * page lists) into scratch device memory, and downloads (logits, selections) that wait for the
- * stream. Upload space is reused once the stream has drained ({@link #reset}).
+ * stream. Upload space is reused once the stream has drained ({@link #reset}). Uploads go through
+ * the {@link StepGraph}: inside a decode step's segment they become copies of the graph, which read
+ * the pinned bytes when it runs; a download first issues the open segment.
  */
 final class Transfers implements AutoCloseable {
   private final CudaDevice device;
   private final DeviceArena arena;
+  private final StepGraph graph;
   private final PinnedBuffer up = new PinnedBuffer(8 << 20), down = new PinnedBuffer(8 << 20);
   private long used;
 
-  Transfers(CudaDevice device, DeviceArena arena) {
+  Transfers(CudaDevice device, DeviceArena arena, StepGraph graph) {
     this.device = device;
     this.arena = arena;
+    this.graph = graph;
   }
 
   /** Room for {@code bytes} in the upload buffer; waits for the stream when it must reuse it. */
   private long reserve(long bytes) {
     long need = (bytes + 15) & -16;
     if (used + need > up.capacity()) {
+      graph.flush();
       device.synchronize();
       used = 0;
       up.ensure(need);
@@ -45,7 +49,7 @@ final class Transfers implements AutoCloseable {
     b.position((int) at);
     b.asIntBuffer().put(values, 0, n);
     CUdeviceptr dst = arena.scratch(bytes);
-    if (n > 0) cuMemcpyHtoDAsync(dst, up.at(at), 4L * n, device.stream());
+    if (n > 0) graph.copy(dst, up.at(at), 4L * n);
     return dst;
   }
 
@@ -59,11 +63,12 @@ final class Transfers implements AutoCloseable {
     ByteBuffer b = up.buffer();
     b.position((int) at).limit((int) (at + bytes));
     fill.accept(b.slice().order(ByteOrder.LITTLE_ENDIAN));
-    cuMemcpyHtoDAsync(dst, up.at(at), bytes, device.stream());
+    graph.copy(dst, up.at(at), bytes);
   }
 
   /** Waits for the stream, then returns {@code bytes} copied from src (valid until the next call). */
   ByteBuffer download(CUdeviceptr src, long bytes) {
+    graph.flush();
     down.ensure(bytes);
     cuMemcpyDtoHAsync(down.at(0), src, bytes, device.stream());
     device.synchronize();

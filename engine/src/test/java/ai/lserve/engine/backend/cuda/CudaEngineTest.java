@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
@@ -163,6 +164,48 @@ class CudaEngineTest {
           bits, worst, t);
       assertTrue(worst < 5e-2, bits + "-bit: " + worst);
     }
+  }
+
+  /**
+   * Decode steps replayed as CUDA graphs give bit-identical logits and the same tokens as the same
+   * steps launched kernel by kernel: lserve past the budget (selecting and reusing steps, int8
+   * pages), one sequence and then three of different lengths decoded together.
+   */
+  @Test
+  void graphDecodeMatchesEagerDecode() throws Exception {
+    Path model = sparseModel();
+    SparseConfig sparse = SparseConfig.defaults().withMode(SparseConfig.Mode.LSERVE).withBudget(192).withSink(64)
+        .withLocal(64).withPrefillLocal(256).withKvBits(8).withReuseInterval(3);
+    int[][] prompts = {randomIds(700, 31), randomIds(260, 32), randomIds(480, 33)};
+    List<List<GenerationResult>> runs = new ArrayList<>();
+    long[] replays = new long[2];
+    for (boolean graphs : new boolean[] {false, true}) {
+      CudaBackend b = (CudaBackend) CudaBackend.open(0, 0.3, graphs);
+      List<GenerationResult> results = new ArrayList<>();
+      try (Engine e = Engine.open(model, options("cuda:0", sparse).withMaxBatchTokens(256).withCudaGraphs(graphs), b)) {
+        results.add(e.generate(GenerationRequest.ids(prompts[0], SamplingParams.greedy(30).withIgnoreEos(true))
+            .withOutputLogits(true)));
+        List<CompletableFuture<GenerationResult>> fs = new ArrayList<>();
+        for (int[] p : prompts)
+          fs.add(e.submit(GenerationRequest.ids(p, SamplingParams.greedy(24).withIgnoreEos(true)).withOutputLogits(true)));
+        for (CompletableFuture<GenerationResult> f : fs) results.add(f.get());
+        // Sampled on the device (logits stay there): the draws travel in the graph's copies.
+        results.add(e.generate(GenerationRequest.ids(prompts[1], SamplingParams.greedy(24).withIgnoreEos(true)
+            .withTemperature(0.8).withTopK(20).withTopP(0.9).withSeed(5L))));
+      }
+      replays[graphs ? 1 : 0] = b.graph().replays();
+      runs.add(results);
+    }
+    for (int i = 0; i < runs.get(0).size(); i++) {
+      GenerationResult eager = runs.get(0).get(i), graph = runs.get(1).get(i);
+      assertEquals(Arrays.toString(eager.outputIds()), Arrays.toString(graph.outputIds()), "request " + i);
+      for (int t = 0; eager.outputLogits() != null && t < eager.outputLogits().length; t++)
+        assertTrue(Arrays.equals(eager.outputLogits()[t], graph.outputLogits()[t]),
+            "request " + i + ": logits of step " + t + " differ between graph and eager decode");
+    }
+    System.out.printf("graph vs eager decode: identical tokens and logits; %d graph replays%n", replays[1]);
+    assertEquals(0, replays[0]);
+    assertTrue(replays[1] >= 30, "decode steps were replayed as graphs only " + replays[1] + " times");
   }
 
   @Test

@@ -218,13 +218,26 @@ class CudaKernelsTest {
         flat[i * stride + p] = scores[i][p];
       }
     }
+    int maxRanked = 63, slotStride = selRows * maxRanked;
+    int[] entries = new int[4 * n]; // {slot, due, ranked, candidates}: slot i, all due
+    for (int i = 0; i < n; i++) {
+      entries[4 * i] = n - 1 - i;
+      entries[4 * i + 1] = 1;
+      entries[4 * i + 2] = want[i];
+      entries[4 * i + 3] = candidates[i];
+    }
     for (boolean pin : new boolean[] {false, true}) {
       gpu.resetScratch();
-      CUdeviceptr dev = gpu.arena().scratch(4L * flat.length);
+      CUdeviceptr dev = gpu.arena().scratch(4L * flat.length), store = gpu.arena().scratch(4L * n * slotStride);
       gpu.transfers().upload(dev, 4L * flat.length, b -> b.asFloatBuffer().put(flat));
-      int[][] got = gpu.attentionOps().topPages(dev, stride, n, selRows, candidates, want, pin, 63);
-      for (int i = 0; i < n * selRows; i++)
-        assertArrayEquals(PageSelector.top(scores[i], want[i / selRows] + 1, pin), got[i], "row " + i + " pin " + pin);
+      gpu.launcher().launch("page_topk", n * selRows, 1, 1, 256, 0, store, slotStride, maxRanked, dev, stride, selRows,
+          gpu.transfers().ints(entries), pin ? 1 : 0);
+      java.nio.IntBuffer got = gpu.read(store, 4L * n * slotStride).asIntBuffer();
+      for (int i = 0; i < n * selRows; i++) {
+        int[] row = new int[want[i / selRows]];
+        got.get(((n - 1 - i / selRows) * selRows + i % selRows) * maxRanked, row);
+        assertArrayEquals(PageSelector.top(scores[i], want[i / selRows] + 1, pin), row, "row " + i + " pin " + pin);
+      }
     }
   }
 }

@@ -24,7 +24,7 @@ final class GpuTests {
   }
 
   static CudaBackend open() {
-    return (CudaBackend) CudaBackend.open(0, 0.25);
+    return (CudaBackend) CudaBackend.open(0, 0.25, true);
   }
 
   /** Uniform values in ±[0.05, 1) scaled, rounded to bf16 (never zero). */

@@ -1,0 +1,190 @@
+package ai.lserve.engine.backend.cuda;
+
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedList;
+import java.util.List;
+import jcuda.CudaException;
+import jcuda.NativePointerObject;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUstreamCaptureMode;
+
+/**
+ * CUDA graphs for decode steps. While a segment is open (in a decode step, from one layer's
+ * attention to the next layer's, or to the step's first wait on the device), kernel launches and
+ * host-to-device copies are recorded instead of issued. When it closes, a segment equal to one captured before (same kernels, grids,
+ * arguments, device addresses, and copies from the same pinned offsets) replays that graph with one
+ * launch; otherwise its operations are captured into a new graph (stream capture) and launched. A
+ * graph's copies read the pinned buffer when it runs, so the step's new token ids, metadata and
+ * sampling draws reach it without re-capture; what changes the operations themselves (batch shape,
+ * KV splits, a new sequence) re-captures. With graphs off, or outside a segment, operations are
+ * issued at once.
+ */
+final class StepGraph implements AutoCloseable {
+  /** Graphs kept: a decode step's per-layer segments (up to 128 layers), for one batch shape. */
+  private static final int CACHED = 129;
+  private static final VarHandle NATIVE, OFFSET;
+
+  static {
+    try {
+      NATIVE = MethodHandles.privateLookupIn(NativePointerObject.class, MethodHandles.lookup())
+          .findVarHandle(NativePointerObject.class, "nativePointer", long.class);
+      OFFSET = MethodHandles.privateLookupIn(Pointer.class, MethodHandles.lookup())
+          .findVarHandle(Pointer.class, "byteOffset", long.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  /** The address a JCuda pointer stands for (its base plus byte offset), 0 for null. */
+  static long address(Pointer p) {
+    return p == null ? 0 : (long) NATIVE.get(p) + (long) OFFSET.get(p);
+  }
+
+  /** One recorded operation; {@code key} identifies everything a graph bakes in. */
+  private record Op(CUfunction function, int[] dims, Object[] args, Pointer src, CUdeviceptr dst, long[] key) {
+    void issue(CudaDevice device) {
+      if (function == null) {
+        cuMemcpyHtoDAsync(dst, src, key[key.length - 1], device.stream());
+        return;
+      }
+      cuLaunchKernel(function, dims[0], dims[1], dims[2], dims[3], 1, 1, dims[4], device.stream(),
+          Launcher.parameters(args), null);
+    }
+  }
+
+  private record Captured(List<Op> ops, CUgraphExec exec) {}
+
+  private final CudaDevice device;
+  private final boolean enabled;
+  /** Times every launch (then graphs are off); null when not profiling. */
+  final KernelProfile profile = KernelProfile.ON ? new KernelProfile() : null;
+  private final LinkedList<Captured> cache = new LinkedList<>();
+  private List<Op> ops;
+  private long captures, replays;
+
+  StepGraph(CudaDevice device, boolean enabled) {
+    this.device = device;
+    this.enabled = enabled && profile == null;
+  }
+
+  boolean enabled() {
+    return enabled;
+  }
+
+  /** Starts recording, unless graphs are off or a segment is already open. */
+  void open() {
+    if (enabled && ops == null) ops = new ArrayList<>();
+  }
+
+  /** Records (or, outside a segment, issues) a launch; dims = grid x, y, z, block x, shared bytes. */
+  void launch(String kernel, CUfunction f, int[] dims, Object[] args) {
+    Op op = new Op(f, dims, args, null, null, null);
+    if (ops == null) {
+      CUevent stop = profile == null ? null : profile.before(kernel, device.stream());
+      op.issue(device);
+      if (stop != null) cuEventRecord(stop, device.stream());
+      return;
+    }
+    long[] key = new long[dims.length + 2 * args.length];
+    int at = 0;
+    for (int d : dims) key[at++] = d;
+    for (Object a : args) { // a type tag, then the value
+      key[at++] = a == null ? 0 : a instanceof CUdeviceptr ? 1 : a instanceof Integer ? 2 : a instanceof Long ? 3 : 4;
+      key[at++] = a == null ? 0 : a instanceof CUdeviceptr p ? address(p) : a instanceof Integer v ? v
+          : a instanceof Long v ? v : Float.floatToRawIntBits((Float) a);
+    }
+    ops.add(new Op(f, dims, args, null, null, key));
+  }
+
+  /** Records (or issues) an asynchronous copy of pinned host memory to the device. */
+  void copy(CUdeviceptr dst, Pointer src, long bytes) {
+    if (ops == null) {
+      cuMemcpyHtoDAsync(dst, src, bytes, device.stream());
+      return;
+    }
+    ops.add(new Op(null, null, null, src, dst, new long[] {address(dst), address(src), bytes}));
+  }
+
+  /** Issues the open segment (replaying or capturing a graph) and closes it. */
+  void flush() {
+    if (ops == null) return;
+    List<Op> segment = ops;
+    ops = null;
+    if (segment.isEmpty()) return;
+    for (Iterator<Captured> it = cache.iterator(); it.hasNext(); ) {
+      Captured c = it.next();
+      if (same(c.ops(), segment)) {
+        it.remove();
+        cache.addFirst(c);
+        cuGraphLaunch(c.exec(), device.stream());
+        replays++;
+        return;
+      }
+    }
+    CUgraph graph = new CUgraph();
+    CUgraphExec exec = new CUgraphExec();
+    cuStreamBeginCapture(device.stream(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+    try {
+      for (Op op : segment) op.issue(device);
+    } catch (CudaException e) {
+      cuStreamEndCapture(device.stream(), graph);
+      cuGraphDestroy(graph);
+      throw new IllegalStateException("capturing a decode step's CUDA graph failed: " + e.getMessage(), e);
+    }
+    cuStreamEndCapture(device.stream(), graph);
+    cuGraphInstantiate(exec, graph, 0);
+    cuGraphDestroy(graph);
+    cache.addFirst(new Captured(segment, exec));
+    if (cache.size() > CACHED) cuGraphExecDestroy(cache.removeLast().exec());
+    cuGraphLaunch(exec, device.stream());
+    captures++;
+  }
+
+  private static boolean same(List<Op> a, List<Op> b) {
+    if (a.size() != b.size()) return false;
+    for (int i = 0; i < a.size(); i++) {
+      Op x = a.get(i), y = b.get(i);
+      if (x.function() != y.function() || !Arrays.equals(x.key(), y.key())) return false;
+    }
+    return true;
+  }
+
+  /** Graphs captured and replayed so far (for tests and benchmarks). */
+  long captures() {
+    return captures;
+  }
+
+  long replays() {
+    return replays;
+  }
+
+  @Override
+  public void close() {
+    flush();
+    if (profile != null) {
+      System.err.print(profile.report());
+      profile.close();
+    }
+    for (Captured c : cache) cuGraphExecDestroy(c.exec());
+    cache.clear();
+  }
+}

@@ -1,0 +1,142 @@
+// Decode GEMV on the Llama-3-8B shapes, standalone (no Java, no launch work in the window): each
+// variant of kernels/src/gemv.cuh checked against a float64-accumulated reference (relative L2),
+// then timed as the median of 5 runs of 30 back-to-back launches between events, rotating among
+// weight copies that together exceed L2; the copy ceiling is measured in the same run.
+// Build: nvcc -O3 -std=c++17 -arch=sm_90 -Isrc -o gemv_bench bench/gemv_bench.cu   (from kernels/)
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+#include "gemv.cuh"
+#ifdef WITH_OLD
+#include "gemv_old.cuh"  // the previous kernel, renamed gemv_old (not in the repository)
+#endif
+
+#define CK(x)                                                                      \
+  do {                                                                             \
+    cudaError_t e = (x);                                                           \
+    if (e != cudaSuccess) {                                                        \
+      printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e), __FILE__, __LINE__); \
+      exit(1);                                                                     \
+    }                                                                              \
+  } while (0)
+
+__global__ void fill(bf16* p, size_t n, uint32_t seed, float scale) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+    h ^= h >> 15; h *= 2246822519u; h ^= h >> 13; h *= 3266489917u; h ^= h >> 16;
+    p[i] = __float2bfloat16(((h & 0xffffff) / 8388608.f - 1.f) * scale);
+  }
+}
+
+__global__ void reference(double* y, const bf16* x, const bf16* w, int m, int n, int k) {
+  const int col = blockIdx.x * blockDim.x + threadIdx.x, r = blockIdx.y;
+  if (col >= n) return;
+  double s = 0;
+  for (int c = 0; c < k; c++) s += (double)__bfloat162float(x[(size_t)r * k + c]) * __bfloat162float(w[(size_t)col * k + c]);
+  y[(size_t)r * n + col] = s;
+}
+
+typedef void (*Kernel)(bf16*, const bf16*, const bf16*, int, int, int);
+struct Variant { const char* name; int r; Kernel mr[4]; };  // mr: MR = 1, 2, 4, 8
+
+static void launch(const Variant& v, bf16* y, const bf16* x, const bf16* w, int m, int n, int k) {
+#ifdef WITH_OLD
+  if (v.r == 0) { gemv_old<<<dim3((n + 7) / 8, (m + 7) / 8), 256>>>(y, x, w, m, n, k); return; }
+#endif
+  const int idx = m <= 1 ? 0 : m <= 2 ? 1 : m <= 4 ? 2 : 3, mr = 1 << idx;
+  v.mr[idx]<<<dim3((n + 4 * v.r - 1) / (4 * v.r), (m + mr - 1) / mr), 128>>>(y, x, w, m, n, k);
+}
+
+int main() {
+  int sms;
+  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  {
+    size_t bytes = 1ull << 30;
+    void *s, *d;
+    CK(cudaMalloc(&s, bytes));
+    CK(cudaMalloc(&d, bytes));
+    fill<<<1024, 256>>>((bf16*)s, bytes / 2, 7, 1.f);
+    std::vector<float> t;
+    for (int i = 0; i < 7; i++) {
+      CK(cudaEventRecord(a));
+      CK(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice));
+      CK(cudaEventRecord(b));
+      CK(cudaEventSynchronize(b));
+      float ms;
+      CK(cudaEventElapsedTime(&ms, a, b));
+      t.push_back(ms);
+    }
+    std::sort(t.begin(), t.end());
+    printf("copy 1 GiB: %.3f ms, %.0f GB/s (read + write)\n", t[3], 2.0 * bytes / t[3] / 1e6);
+    CK(cudaFree(s));
+    CK(cudaFree(d));
+  }
+  std::vector<Variant> variants = {
+#ifdef WITH_OLD
+      {"old", 0, {}},
+#endif
+      {"r1", 1, {gemv_bf16_r1_m1, gemv_bf16_r1_m2, gemv_bf16_r1_m4, gemv_bf16_r1_m8}},
+      {"r2", 2, {gemv_bf16_r2_m1, gemv_bf16_r2_m2, gemv_bf16_r2_m4, gemv_bf16_r2_m8}},
+      {"r4", 4, {gemv_bf16_r4_m1, gemv_bf16_r4_m2, gemv_bf16_r4_m4, gemv_bf16_r4_m8}}};
+  int shapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};
+  printf("%-14s %3s %5s %9s %8s %9s\n", "N x K", "m", "kern", "us", "GB/s", "rel L2");
+  for (auto& s : shapes) {
+    const int n = s[0], k = s[1];
+    const size_t wbytes = 2ull * n * k;
+    const int copies = (int)std::max<size_t>(2, (150ull << 20) / wbytes + 1);
+    std::vector<bf16*> w(copies);
+    for (int c = 0; c < copies; c++) {
+      CK(cudaMalloc(&w[c], wbytes));
+      fill<<<2048, 256>>>(w[c], (size_t)n * k, 11 + c, 0.05f);
+    }
+    bf16 *x, *y;
+    double* ref;
+    CK(cudaMalloc(&x, 2ull * 16 * k));
+    CK(cudaMalloc(&y, 2ull * 16 * n));
+    CK(cudaMalloc(&ref, 8ull * 16 * n));
+    fill<<<64, 256>>>(x, 16ull * k, 3, 1.f);
+    for (int m : {1, 2, 4, 8, 16}) {
+      reference<<<dim3((n + 127) / 128, m), 128>>>(ref, x, w[0], m, n, k);
+      std::vector<double> hr((size_t)m * n);
+      CK(cudaMemcpy(hr.data(), ref, 8ull * m * n, cudaMemcpyDeviceToHost));
+      for (auto& v : variants) {
+        CK(cudaMemset(y, 0xff, 2ull * m * n));  // NaN poison
+        launch(v, y, x, w[0], m, n, k);
+        CK(cudaGetLastError());
+        std::vector<bf16> hy((size_t)m * n);
+        CK(cudaMemcpy(hy.data(), y, 2ull * m * n, cudaMemcpyDeviceToHost));
+        double num = 0, den = 0;
+        for (size_t i = 0; i < hy.size(); i++) {
+          double d = (double)__bfloat162float(hy[i]) - hr[i];
+          num += d * d;
+          den += hr[i] * hr[i];
+        }
+        const double rel = std::sqrt(num / den);
+        for (int i = 0; i < 5; i++) launch(v, y, x, w[i % copies], m, n, k);
+        std::vector<float> t;
+        for (int rep = 0; rep < 5; rep++) {
+          CK(cudaEventRecord(a));
+          for (int i = 0; i < 30; i++) launch(v, y, x, w[i % copies], m, n, k);
+          CK(cudaEventRecord(b));
+          CK(cudaEventSynchronize(b));
+          float ms;
+          CK(cudaEventElapsedTime(&ms, a, b));
+          t.push_back(ms / 30);
+        }
+        std::sort(t.begin(), t.end());
+        printf("%6d x %-6d %3d %5s %9.2f %8.0f %9.2e%s\n", n, k, m, v.name, t[2] * 1e3, wbytes / t[2] / 1e6, rel,
+               rel < 1e-2 && rel == rel ? "" : "  FAIL");
+      }
+    }
+    for (auto p : w) CK(cudaFree(p));
+    CK(cudaFree(x));
+    CK(cudaFree(y));
+    CK(cudaFree(ref));
+  }
+  printf("SMs %d\n", sms);
+  return 0;
+}
