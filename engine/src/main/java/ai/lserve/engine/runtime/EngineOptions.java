@@ -33,7 +33,7 @@ public record EngineOptions(
 
   public static EngineOptions defaults() {
     return new EngineOptions(
-        "auto", Runtime.getRuntime().availableProcessors(), 0, 512, 0, 256, SparseConfig.defaults(), 0.9, true);
+        "auto", Runtime.getRuntime().availableProcessors(), 0, 2048, 0, 256, SparseConfig.defaults(), 0.9, true);
   }
 
   public EngineOptions withDevice(String d) {

@@ -4,6 +4,7 @@ import ai.lserve.engine.kv.KvLayout;
 import ai.lserve.engine.runtime.StepBatch;
 import ai.lserve.engine.sparse.AttentionPolicy;
 import ai.lserve.engine.sparse.SparseConfig;
+import java.util.ArrayList;
 import java.util.List;
 import jcuda.driver.CUdeviceptr;
 
