@@ -84,8 +84,11 @@ final class CudaAttention {
     int walk = meta.walkPages(layer, streamingPages);
     int decodeSplits = ctas == 0 ? 1
         : (int) Math.max(1, Math.min(Math.min(64, (walk + 3) / 4), (8L * multiprocessors + ctas - 1) / ctas));
-    int prefillSplits = prefillSplits(tiles.size() * kvHeads * (group / hpc), maxTilePages, multiprocessors);
-    int splits = Math.max(decodeSplits, prefillSplits); // one merge for both kinds of rows
+    int prefillWanted = prefillSplits(tiles.size() * kvHeads * (group / hpc), maxTilePages, multiprocessors);
+    // One merge for both kinds of rows; the partial results hold rows x splits entries, capped so
+    // that a step mixing long prefill chunks with decode rows stays within the reserved scratch.
+    int splits = Math.max(1, Math.min(Math.max(decodeSplits, prefillWanted), MAX_ROW_SPLITS / rows));
+    int prefillSplits = Math.min(prefillWanted, splits);
     CUdeviceptr partO = arena.scratch(4L * rows * heads * splits * d);
     CUdeviceptr partMl = arena.scratch(8L * rows * heads * splits);
     float scale = (float) (1.0 / Math.sqrt(d));
@@ -112,6 +115,9 @@ final class CudaAttention {
     launcher.launch("attn_merge", rows, heads, 1, roundUp(d, 32), 0, out.ptr(), partO, partMl, q.ptr(), k.ptr(),
         v.ptr(), heads, kvHeads, d, splits, scale);
   }
+
+  /** Rows x KV splits of one step's partial results at most (a 2048-row chunk gets 4 splits). */
+  static final int MAX_ROW_SPLITS = 8192;
 
   /** Query rows (tile rows x heads) of one prefill CTA, its threads, its cp.async stages (attention_prefill.cuh). */
   static final int PREFILL_M = 128, PREFILL_THREADS = 256, PREFILL_STAGES = 3;

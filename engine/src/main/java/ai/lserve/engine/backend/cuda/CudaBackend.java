@@ -29,8 +29,12 @@ import jcuda.driver.CUdeviceptr;
  * {@link StepGraph}), unless graphs are off.
  */
 public final class CudaBackend implements Backend {
-  /** Scratch kept free beside the activations when sizing the KV pool. */
-  private static final long SCRATCH_MARGIN = 256L << 20;
+  /**
+   * Scratch kept free beside the activations when sizing the KV pool: attention partial results
+   * (up to CudaAttention.MAX_ROW_SPLITS rows of every query head in fp32, 136 MB for 32 heads of
+   * 128) and step metadata; 256 MiB was too little for Llama-2-7B's 2048-token chunks on the H100.
+   */
+  private static final long SCRATCH_MARGIN = 768L << 20;
 
   private final CudaDevice device;
   private final DeviceArena arena;
