@@ -96,8 +96,13 @@ final class EvalCommand implements Callable<Integer> {
       o.put("accuracy", round(Evaluator.accuracy(outcomes)));
       o.put("cases", outcomes.size());
       o.put("correct", outcomes.stream().filter(Evaluator.Outcome::correct).count());
-      report(outcomes, ls, o, png);
-      o.put("heatmap", png.toString());
+      try {
+        report(outcomes, ls, o, png);
+        o.put("heatmap", png.toString());
+      } catch (LinkageError e) { // a Java runtime without java.desktop (the GPU host's) cannot draw
+        System.err.println("eval: no heat map: this Java runtime cannot draw (" + e + ")");
+        o.putNull("heatmap");
+      }
       o.put("seconds", Math.round(seconds * 10) / 10.0);
       ArrayNode examples = o.putArray("wrong_examples");
       for (Evaluator.Outcome out : outcomes) {
@@ -110,7 +115,7 @@ final class EvalCommand implements Callable<Integer> {
       Files.createDirectories(outDir);
       Files.writeString(json, Json.line(o) + "\n");
       System.out.printf(Locale.ROOT, "%s: accuracy %.1f%% (%d cases, mode %s, %.0f s); heat map %s%n", kind(),
-          100 * Evaluator.accuracy(outcomes), outcomes.size(), mode, seconds, png);
+          100 * Evaluator.accuracy(outcomes), outcomes.size(), mode, seconds, o.path("heatmap").asText("none"));
       System.out.println(Json.line(o));
       return 0;
     }

@@ -23,6 +23,9 @@ final class CudaAttention {
   private final Transfers transfers;
   private final DeviceArena arena;
   private final int multiprocessors;
+  /** This step's attention partial results, shared by its layers (scratch lives for a whole step). */
+  private CUdeviceptr partO, partMl;
+  private long partGeneration = -1, partEntries;
 
   CudaAttention(Launcher launcher, Transfers transfers, DeviceArena arena, int multiprocessors) {
     this.launcher = launcher;
@@ -87,10 +90,9 @@ final class CudaAttention {
     int prefillWanted = prefillSplits(tiles.size() * kvHeads * (group / hpc), maxTilePages, multiprocessors);
     // One merge for both kinds of rows; the partial results hold rows x splits entries, capped so
     // that a step mixing long prefill chunks with decode rows stays within the reserved scratch.
-    int splits = Math.max(1, Math.min(Math.max(decodeSplits, prefillWanted), MAX_ROW_SPLITS / rows));
+    int splits = Math.min(Math.max(decodeSplits, prefillWanted), maxSplits(rows));
     int prefillSplits = Math.min(prefillWanted, splits);
-    CUdeviceptr partO = arena.scratch(4L * rows * heads * splits * d);
-    CUdeviceptr partMl = arena.scratch(8L * rows * heads * splits);
+    partials((long) rows * heads * maxSplits(rows), d);
     float scale = (float) (1.0 / Math.sqrt(d));
     if (pagedRows.size > 0)
       launcher.launch("attn_paged_b" + bits + "_c" + channelsPerLane(d), pagedRows.size, kvHeads * groupSplit, splits,
@@ -114,6 +116,19 @@ final class CudaAttention {
     }
     launcher.launch("attn_merge", rows, heads, 1, roundUp(d, 32), 0, out.ptr(), partO, partMl, q.ptr(), k.ptr(),
         v.ptr(), heads, kvHeads, d, splits, scale);
+  }
+
+  /** Makes room for {@code entries} partial results (rows x heads x splits) of head dim d in this step. */
+  private void partials(long entries, int d) {
+    if (partGeneration == arena.generation() && partEntries >= entries) return;
+    partO = arena.scratch(4L * entries * d);
+    partMl = arena.scratch(8L * entries);
+    partGeneration = arena.generation();
+    partEntries = entries;
+  }
+
+  static int maxSplits(int rows) {
+    return Math.max(1, Math.min(256, MAX_ROW_SPLITS / rows));
   }
 
   /** Rows x KV splits of one step's partial results at most (a 2048-row chunk gets 4 splits). */

@@ -16,7 +16,7 @@ final class DeviceArena implements AutoCloseable {
   private final CUdeviceptr base = new CUdeviceptr();
   private final long size;
   private final String origin;
-  private long bottom, top, peak;
+  private long bottom, top, peak, generation;
 
   /** {@code origin} says where the size came from, for the out-of-memory message. */
   DeviceArena(long size, String origin) {
@@ -53,6 +53,12 @@ final class DeviceArena implements AutoCloseable {
 
   void resetScratch() {
     top = size;
+    generation++;
+  }
+
+  /** Counts {@link #resetScratch} calls: scratch taken in an earlier generation is gone. */
+  long generation() {
+    return generation;
   }
 
   /** Bytes neither permanent nor scratch. */
