@@ -35,7 +35,7 @@ def main():
         commands.append(batch["command"])
         top.setdefault("peers", batch.get("peers"))
     if top.get("peers"):
-        commands.append("python3 scripts/" + top["peers"].get("command", "bench_peers.py"))
+        commands.append("python3 " + top["peers"].get("command", "scripts/bench_peers.py"))
     top["command"] = "; ".join(commands)
     top.setdefault("kernels", [])
     others = []
