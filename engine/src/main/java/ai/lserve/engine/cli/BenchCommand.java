@@ -60,14 +60,7 @@ final class BenchCommand implements Callable<Integer> {
       description = "cells not started within this many seconds are recorded as skipped (default 0: no limit)")
   double maxSeconds;
 
-  @Option(names = "--out", required = true, description = "directory for bench.json, bench.md, prefill.png, decode.png")
-  Path out;
-
-  @Option(names = "--peers", description = "JSON of scripts/bench_peers.py, merged under \"peers\"")
-  Path peers;
-
-  @Option(names = "--kernels", description = "JSON list of kernel figures, merged under \"kernels\"")
-  Path kernels;
+  @Mixin BenchOutput output;
 
   @Option(names = "--date", description = "date of the run (default: today, UTC)")
   String date;
@@ -109,8 +102,7 @@ final class BenchCommand implements Callable<Integer> {
     String command = "lserve " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
     BenchReport report = new BenchReport(deviceName != null ? deviceName : engine.device,
         date != null ? date : LocalDate.now(ZoneOffset.UTC).toString(), command, engine.model);
-    if (peers != null) report.mergePeers(peers);
-    if (kernels != null) report.mergeKernels(kernels);
+    output.merge(report);
     settings(report.settings(), base, modeList, ctx, batch, batchCtx, warmup);
 
     long start = System.nanoTime();
@@ -128,7 +120,7 @@ final class BenchCommand implements Callable<Integer> {
             int[] cell = cells.get(next);
             BenchResult r = runner.run(mode.name(), cell[0], cell[1]);
             report.add(r);
-            report.write(out);
+            report.write(output.out);
             System.err.println(progress(++done, total, r));
           }
         }
@@ -140,15 +132,15 @@ final class BenchCommand implements Callable<Integer> {
       for (; next < cells.size(); next++, done++)
         report.add(BenchResult.failed(mode.name(), cells.get(next)[0], cells.get(next)[1],
             String.format(Locale.ROOT, "skipped: the time budget (--max-seconds %.0f) was spent", maxSeconds)));
-      report.write(out);
+      report.write(output.out);
     }
-    String noPlots = report.writePlots(out);
+    String noPlots = report.writePlots(output.out);
     if (noPlots != null) {
-      report.root().put("plots_skipped", noPlots + "; render them with 'lserve bench-report --from " + out.resolve(BenchReport.JSON) + " --out DIR'");
+      report.root().put("plots_skipped", noPlots + "; render them with 'lserve bench-report --from " + output.out.resolve(BenchReport.JSON) + " --out DIR'");
       System.err.println("bench: no plots: " + noPlots);
     }
-    report.write(out);
-    System.out.println("wrote " + out.resolve(BenchReport.JSON) + ", " + out.resolve(BenchReport.MARKDOWN)
+    report.write(output.out);
+    System.out.println("wrote " + output.out.resolve(BenchReport.JSON) + ", " + output.out.resolve(BenchReport.MARKDOWN)
         + (noPlots == null ? ", prefill.png, decode.png" : ""));
     System.out.println(Json.line(report.root()));
     return 0;

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -16,28 +17,20 @@ final class BenchReportCommand implements Callable<Integer> {
   @Option(names = "--from", required = true, description = "bench.json of an earlier run")
   Path from;
 
-  @Option(names = "--out", required = true, description = "directory for bench.json, bench.md, prefill.png, decode.png")
-  Path out;
-
-  @Option(names = "--peers", description = "JSON of scripts/bench_peers.py, merged under \"peers\"")
-  Path peers;
-
-  @Option(names = "--kernels", description = "JSON list of kernel figures, merged under \"kernels\"")
-  Path kernels;
+  @Mixin BenchOutput output;
 
   @Override
   public Integer call() {
     BenchReport report = BenchReport.read(from);
-    if (peers != null) report.mergePeers(peers);
-    if (kernels != null) report.mergeKernels(kernels);
+    output.merge(report);
     report.root().remove("plots_skipped");
-    String noPlots = report.writePlots(out);
+    String noPlots = report.writePlots(output.out);
     if (noPlots != null) report.root().put("plots_skipped", noPlots);
-    report.write(out);
-    System.out.println("wrote " + out.resolve(BenchReport.JSON) + ", " + out.resolve(BenchReport.MARKDOWN)
+    report.write(output.out);
+    System.out.println("wrote " + output.out.resolve(BenchReport.JSON) + ", " + output.out.resolve(BenchReport.MARKDOWN)
         + (noPlots == null ? ", prefill.png, decode.png" : " (no plots: " + noPlots + ")"));
     ObjectNode o = Json.object();
-    o.put("out", out.toString());
+    o.put("out", output.out.toString());
     o.put("results", report.root().path("results").size());
     o.put("peers", report.root().has("peers"));
     o.put("plots", noPlots == null);

@@ -44,8 +44,8 @@ final class CudaAttention {
     String bits = String.valueOf(l.format().bits);
     CudaKvCache.Pool ret = cache.retrieval[layer], str = cache.streaming[layer];
     int sinkPages = l.hasStreaming() ? p.sink() / KvLayout.PAGE_TOKENS : 0;
-    launcher.launch("rope_append_" + (l.format().bits == 16 ? "bf16" : "int" + bits), rows, 1, 1, 128, 0,
-        q.ptr(), k.ptr(), v.ptr(), invFreq, heads, kvHeads, d, meta.rowSlice, meta.sliceInfo, meta.pageTables,
+    launcher.launch("rope_append_" + (l.format().bits == 16 ? "bf16" : "int" + bits), rows, (heads + kvHeads + 3) / 4,
+        1, 128, 0, q.ptr(), k.ptr(), v.ptr(), invFreq, heads, kvHeads, d, meta.rowSlice, meta.sliceInfo, meta.pageTables,
         meta.rings, sinkPages, cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(),
         ret.heads(), str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads());
     if (l.stats() && ret.heads() > 0)
