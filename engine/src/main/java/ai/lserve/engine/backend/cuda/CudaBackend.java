@@ -355,10 +355,6 @@ public final class CudaBackend implements Backend {
     return device;
   }
 
-  CudaAttention attentionOps() {
-    return attention;
-  }
-
   Transfers transfers() {
     return transfers;
   }

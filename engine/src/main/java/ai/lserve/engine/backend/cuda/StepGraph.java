@@ -79,7 +79,7 @@ final class StepGraph implements AutoCloseable {
   final KernelProfile profile = KernelProfile.ON ? new KernelProfile() : null;
   private final LinkedList<Captured> cache = new LinkedList<>();
   private List<Op> ops;
-  private long captures, replays;
+  private long replays;
 
   StepGraph(CudaDevice device, boolean enabled) {
     this.device = device;
@@ -156,7 +156,6 @@ final class StepGraph implements AutoCloseable {
     cache.addFirst(new Captured(segment, exec));
     if (cache.size() > CACHED) cuGraphExecDestroy(cache.removeLast().exec());
     cuGraphLaunch(exec, device.stream());
-    captures++;
   }
 
   private static boolean same(List<Op> a, List<Op> b) {
@@ -168,11 +167,7 @@ final class StepGraph implements AutoCloseable {
     return true;
   }
 
-  /** Graphs captured and replayed so far (for tests and benchmarks). */
-  long captures() {
-    return captures;
-  }
-
+  /** Graphs replayed so far (for tests). */
   long replays() {
     return replays;
   }

@@ -1,5 +1,6 @@
 package ai.lserve.engine.backend.cuda;
 
+import static ai.lserve.engine.backend.cuda.GpuTests.relativeL2;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -57,10 +58,6 @@ class CudaEngineTest {
     int[] out = new int[a.size()];
     for (int i = 0; i < out.length; i++) out[i] = a.get(i).asInt();
     return out;
-  }
-
-  static double relativeL2(float[] got, float[] want) {
-    return GpuTests.relativeL2(got, want);
   }
 
   static int argmax(float[] x) {
