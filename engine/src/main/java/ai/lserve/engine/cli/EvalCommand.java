@@ -1,5 +1,6 @@
 package ai.lserve.engine.cli;
 
+import ai.lserve.engine.bench.Counts;
 import ai.lserve.engine.eval.Evaluator;
 import ai.lserve.engine.eval.HeatMap;
 import ai.lserve.engine.eval.Tasks;
@@ -11,6 +12,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -300,22 +302,9 @@ final class EvalCommand implements Callable<Integer> {
     return chars;
   }
 
-  /** "2k" = 2048, "16K" = 16384, "1500" = 1500. */
+  /** "2k" = 2048, "16K" = 16384, "1500" = 1500 (the counts of {@link Counts}: positive, no repeats). */
   static List<Integer> parseLengths(String s) {
-    List<Integer> out = new ArrayList<>();
-    for (String p : s.split(",")) {
-      String t = p.strip().toLowerCase(Locale.ROOT);
-      if (t.isEmpty()) continue;
-      try {
-        int v = t.endsWith("k") ? Integer.parseInt(t.substring(0, t.length() - 1)) * 1024 : Integer.parseInt(t);
-        if (v < 1) throw new NumberFormatException();
-        out.add(v);
-      } catch (NumberFormatException e) {
-        throw new IllegalArgumentException("--lengths: '" + p.strip() + "' is not a length (e.g. 2k, 4096)");
-      }
-    }
-    if (out.isEmpty()) throw new IllegalArgumentException("--lengths is empty");
-    return out;
+    return Arrays.stream(Counts.parse("--lengths", s)).boxed().toList();
   }
 
   /** Comma-separated integers; "a,b,...,z" is the arithmetic progression from a by b - a to z. */
