@@ -18,11 +18,14 @@ stamp="$out/lserve.fatbin"
 if [ -f "$stamp" ] && [ -z "$(find src -newer "$stamp" -print -quit)" ]; then
   exit 0  # up to date
 fi
-nvcc_flags=(-O3 -std=c++17 -lineinfo --fatbin -Xptxas -warn-spills
-  -gencode arch=compute_80,code=sm_80
-  -gencode arch=compute_89,code=sm_89
-  -gencode arch=compute_90a,code=sm_90a
-  -gencode arch=compute_90,code=compute_90)
+nvcc_flags=(-O3 -std=c++17 -lineinfo --fatbin -Xptxas -warn-spills)
+if [ -n "${LSERVE_SM90A_ONLY:-}" ]; then
+  # A Hopper-only fatbin (a third of the size), for the GPU host's bundle under its transfer limit.
+  nvcc_flags+=(-gencode arch=compute_90a,code=sm_90a)
+else
+  nvcc_flags+=(-gencode arch=compute_80,code=sm_80 -gencode arch=compute_89,code=sm_89
+    -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90)
+fi
 echo "[lserve-kernels] nvcc $(nvcc --version | tail -1 | sed 's/.*release //')" >&2
 nvcc "${nvcc_flags[@]}" -Isrc -o "$stamp.tmp" "$src"
 mv "$stamp.tmp" "$stamp"

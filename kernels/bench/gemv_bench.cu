@@ -38,14 +38,15 @@ __global__ void reference(double* y, const bf16* x, const bf16* w, int m, int n,
 }
 
 typedef void (*Kernel)(bf16*, const bf16*, const bf16*, int, int, int);
-struct Variant { const char* name; int r; Kernel mr[4]; };  // mr: MR = 1, 2, 4, 8
+struct Variant { const char* name; int r; Kernel mr[4]; };  // mr: MR = 1, 2, 4, 8; r < 0: split K
 
 static void launch(const Variant& v, bf16* y, const bf16* x, const bf16* w, int m, int n, int k) {
 #ifdef WITH_OLD
   if (v.r == 0) { gemv_old<<<dim3((n + 7) / 8, (m + 7) / 8), 256>>>(y, x, w, m, n, k); return; }
 #endif
   const int idx = m <= 1 ? 0 : m <= 2 ? 1 : m <= 4 ? 2 : 3, mr = 1 << idx;
-  v.mr[idx]<<<dim3((n + 4 * v.r - 1) / (4 * v.r), (m + mr - 1) / mr), 128>>>(y, x, w, m, n, k);
+  const int per = v.r > 0 ? 4 * v.r : -v.r;  // r < 0: split K, a block's warps share -r rows
+  v.mr[idx]<<<dim3((n + per - 1) / per, (m + mr - 1) / mr), 128>>>(y, x, w, m, n, k);
 }
 
 int main() {
@@ -81,7 +82,8 @@ int main() {
 #endif
       {"r1", 1, {gemv_bf16_r1_m1, gemv_bf16_r1_m2, gemv_bf16_r1_m4, gemv_bf16_r1_m8}},
       {"r2", 2, {gemv_bf16_r2_m1, gemv_bf16_r2_m2, gemv_bf16_r2_m4, gemv_bf16_r2_m8}},
-      {"r4", 4, {gemv_bf16_r4_m1, gemv_bf16_r4_m2, gemv_bf16_r4_m4, gemv_bf16_r4_m8}}};
+      {"r4", 4, {gemv_bf16_r4_m1, gemv_bf16_r4_m2, gemv_bf16_r4_m4, gemv_bf16_r4_m8}},
+      {"r2k4", -2, {gemv_bf16_r2k4_m1, gemv_bf16_r2k4_m2, gemv_bf16_r2k4_m4, gemv_bf16_r2k4_m8}}};
   int shapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};
   printf("%-14s %3s %5s %9s %8s %9s\n", "N x K", "m", "kern", "us", "GB/s", "rel L2");
   for (auto& s : shapes) {

@@ -1,9 +1,10 @@
 // Attention of activation rows (all, or those of row_list) over the paged KV cache, on CUDA
 // cores: one block per (row,
-// KV head, member group, KV split) holds the GQA group's queries, each warp walks whole key
-// pages (a lane per token for q.k, a lane per channel for p.v) with an online softmax, and the
+// KV head, member group, KV split) holds the GQA group's queries, each warp walks units of 32
+// keys (a lane per key for q.k, a lane per channel for p.v) with an online softmax, and the
 // block's warps merge; attn_merge then merges the splits and adds the row's own key and value
-// (unquantized, as the CPU reference does). Used for decode rows, and for prefill rows of head
+// (unquantized, as the CPU reference does), or, given `done` counters, the last split of each
+// (row, head group) to finish does that merge itself. Used for decode rows, and for prefill rows of head
 // dimensions the tensor-core prefill kernel (attention_prefill.cuh) does not take.
 //
 // The keys a row at position pos sees, as key pages b = 0 .. nb-1 of (page, [lo, hi)):
@@ -17,43 +18,60 @@
 
 #define ATTN_WARPS 4
 #define ATTN_MAX_GROUP 8
+#define KEY_BATCH (CPL < 4 ? 4 * CPL : 16)  // 8-channel key chunks loaded together (a whole row up to d 128)
+#define VALUE_BATCH 16                      // value rows loaded together
+#define ATTN_MAX_MERGE 256                  // KV splits attn_merge takes (CudaAttention.maxSplits)
 
-// Channels [c, c + CPL) of a stored vector (zeros past d): a lane's share of a value row, so a
-// warp reads the row in one coalesced pass.
-template <int BITS, int CPL>
-__device__ __forceinline__ void load_channels(const void* codes, const __half* params, size_t vec, int d, int c,
-                                              float* out) {
-  if (c >= d) {
-#pragma unroll
-    for (int i = 0; i < CPL; i++) out[i] = 0.f;
-    return;
-  }
-  if constexpr (BITS == 8 && CPL >= 4) {  // one 4-byte load per 4 channels, one (scale, zero)
-    const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
-    const float scale = __low2float(sz), zero = __high2float(sz);
-    const uint8_t* p = static_cast<const uint8_t*>(codes) + vec * d + c;
-#pragma unroll
-    for (int i = 0; i < CPL; i += 4) {
-      const uint32_t w = *reinterpret_cast<const uint32_t*>(p + i);
-#pragma unroll
-      for (int j = 0; j < 4; j++) out[i + j] = fmaf((float)((w >> (8 * j)) & 0xff), scale, zero);
-    }
-  } else if constexpr (BITS == 16 && CPL >= 4) {
-    const bf16* p = static_cast<const bf16*>(codes) + vec * d + c;
-#pragma unroll
-    for (int i = 0; i < CPL; i += 4) {
-      const uint2 u = *reinterpret_cast<const uint2*>(p + i);
-      const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
-      const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
-      out[i] = a.x;
-      out[i + 1] = a.y;
-      out[i + 2] = b.x;
-      out[i + 3] = b.y;
-    }
+// The raw codes of channels [c, c + N) of a stored vector (N * BITS / 8 bytes; one byte holds
+// the nibble of a single int4 channel), loaded before any is used so that a whole key row's or
+// a batch of value rows' loads are in flight together: a load inside a branch on a run-time
+// bound (the head dim) would wait for its data before the next is issued.
+template <int BITS, int N>
+struct RawCodes {
+  static constexpr int BYTES = N * BITS / 8 > 0 ? N * BITS / 8 : 1;
+  uint32_t w[BYTES >= 4 ? BYTES / 4 : 1];
+};
+
+template <int BITS, int N>
+__device__ __forceinline__ RawCodes<BITS, N> load_codes(const void* codes, size_t vec, int d, int c) {
+  RawCodes<BITS, N> r;
+  const uint8_t* p = static_cast<const uint8_t*>(codes) + (vec * d + c) * BITS / 8;
+  constexpr int B = RawCodes<BITS, N>::BYTES;
+  if constexpr (B == 16) {
+    const uint4 u = *reinterpret_cast<const uint4*>(p);
+    r.w[0] = u.x, r.w[1] = u.y, r.w[2] = u.z, r.w[3] = u.w;
+  } else if constexpr (B == 8) {
+    const uint2 u = *reinterpret_cast<const uint2*>(p);
+    r.w[0] = u.x, r.w[1] = u.y;
+  } else if constexpr (B == 4) {
+    r.w[0] = *reinterpret_cast<const uint32_t*>(p);
+  } else if constexpr (B == 2) {
+    r.w[0] = *reinterpret_cast<const uint16_t*>(p);
   } else {
-#pragma unroll
-    for (int i = 0; i < CPL; i++) out[i] = load1<BITS>(codes, params, vec, d, c + i);
+    r.w[0] = *p;
   }
+  return r;
+}
+
+// Channel c + i of raw codes loaded from channel c, as code * scale + zero (bf16: the value).
+template <int BITS, int N>
+__device__ __forceinline__ float code_value(const RawCodes<BITS, N>& r, int i, int c, float scale, float zero) {
+  if constexpr (BITS == 16) {
+    return __uint_as_float((i & 1 ? r.w[i / 2] >> 16 : r.w[i / 2] & 0xffffu) << 16);
+  } else if constexpr (BITS == 8) {
+    return fmaf((float)((r.w[i / 4] >> (8 * (i & 3))) & 0xff), scale, zero);
+  } else {
+    const int nibble = N == 1 ? (c & 1) : i;
+    return fmaf((float)((r.w[nibble / 8] >> (4 * (nibble & 7))) & 0xf), scale, zero);
+  }
+}
+
+// (scale, zero) of a quantized vector; (1, 0) for bf16 (unused).
+template <int BITS>
+__device__ __forceinline__ float2 vector_params(const __half* params, size_t vec) {
+  if constexpr (BITS == 16) return make_float2(1.f, 0.f);
+  const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
+  return make_float2(__low2float(sz), __high2float(sz));
 }
 
 struct KeyPages {
@@ -91,7 +109,8 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
                            int group_split, const int* row_slice, const int* slice_info, const int* page_tables,
                            const int* rings, int sink_pages, const int* head_slot, KvPool ret, KvPool str,
                            const int* sel, const int* sel_store, int slot_stride, int max_ranked, int per_query,
-                           int sink, int local, int prefill_window, float scale) {
+                           int sink, int local, int prefill_window, float scale, bf16* out, const bf16* k_self,
+                           const bf16* v_self, int* done) {
   __shared__ float qs[ATTN_MAX_GROUP][32 * CPL];
   __shared__ float wo[ATTN_WARPS][ATTN_MAX_GROUP][32 * CPL];
   __shared__ float wml[ATTN_WARPS][ATTN_MAX_GROUP][2];
@@ -101,8 +120,19 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
   const int* info = slice_info + row_slice[row] * SLICE_STRIDE;
   const int pos = info[SLICE_START] + row - info[SLICE_ROW];
 
-  for (int i = threadIdx.x; i < members * d; i += blockDim.x)
-    qs[i / d][i % d] = __bfloat162float(q[((size_t)row * heads + h * group + g0 + i / d) * d + i % d]);
+  {  // the group's queries into shared memory, every thread's loads issued before the stores
+    constexpr int PER = ATTN_MAX_GROUP * 32 * CPL / 128;
+    const int total = members * d;
+    const bf16* qg = q + ((size_t)row * heads + h * group + g0) * d;
+    bf16 qv[PER];
+#pragma unroll
+    for (int u = 0; u < PER; u++) qv[u] = qg[min((int)threadIdx.x + 128 * u, total - 1)];
+#pragma unroll
+    for (int u = 0; u < PER; u++) {
+      const int i = threadIdx.x + 128 * u;
+      if (i < total) qs[i / d][i % d] = __bfloat162float(qv[u]);
+    }
+  }
 
   KeyPages kp;
   kp.pos = pos;
@@ -135,8 +165,9 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
     const int sink_blocks = (kp.sink_end + PAGE_TOKENS - 1) / PAGE_TOKENS;
     kp.nb = sink_blocks + (kp.w0 < pos ? (pos - 1) / PAGE_TOKENS - kp.w0 / PAGE_TOKENS + 1 : 0);
   }
-  const int per = (kp.nb + splits - 1) / splits;
-  const int b0 = split * per, b1 = min(kp.nb, b0 + per);
+  // Work units of 32 keys: unit 2b + i is keys [lo + 32i, hi) of key page b (a lane per key).
+  const int units = 2 * kp.nb, per = (units + splits - 1) / splits;
+  const int u0 = split * per, u1 = min(units, u0 + per);
   __syncthreads();
 
   float m[ATTN_MAX_GROUP], l[ATTN_MAX_GROUP], o[ATTN_MAX_GROUP][CPL];
@@ -148,29 +179,35 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
     for (int i = 0; i < CPL; i++) o[g][i] = 0.f;
   }
 
-  for (int b = b0 + warp; b < b1; b += ATTN_WARPS) {
+  for (int unit = u0 + warp; unit < u1; unit += ATTN_WARPS) {
     int page, lo, hi;
-    kp.block(b, page, lo, hi);
-    for (int base = lo; base < hi; base += 32) {
-      const int j = base + lane;
-      const bool valid = j < hi;
+    kp.block(unit >> 1, page, lo, hi);
+    const int base = lo + 32 * (unit & 1);
+    if (base < hi) {
+      const bool valid = base + lane < hi;
+      // q.k, a lane per token: the key row's codes first (an invalid lane reloads the first token).
+      const size_t kvec = kv_vector(page, pool.heads, pool_head, (valid ? base + lane : base) % PAGE_TOKENS);
+      const float2 ksz = vector_params<BITS>(pool.key_params, kvec);
       float s[ATTN_MAX_GROUP];
 #pragma unroll
       for (int g = 0; g < ATTN_MAX_GROUP; g++) s[g] = 0.f;
-      if (valid) {
-        const size_t vec = kv_vector(page, pool.heads, pool_head, j % PAGE_TOKENS);
-        // Unrolled to the head dim's bound so that the whole key row's loads are in flight at once.
 #pragma unroll
-        for (int c = 0; c < 32 * CPL; c += 8) {
-          if (c < d) {
-            float kf[8];
-            load8<BITS>(pool.keys, pool.key_params, vec, d, c, kf);
+      for (int c0 = 0; c0 < 32 * CPL; c0 += KEY_BATCH * 8) {
+        RawCodes<BITS, 8> kr[KEY_BATCH];
 #pragma unroll
-            for (int g = 0; g < ATTN_MAX_GROUP; g++)
-              if (g < members)
+        for (int u = 0; u < KEY_BATCH; u++) kr[u] = load_codes<BITS, 8>(pool.keys, kvec, d, min(c0 + 8 * u, d - 8));
 #pragma unroll
-                for (int i = 0; i < 8; i++) s[g] = fmaf(qs[g][c + i], kf[i], s[g]);
-          }
+        for (int u = 0; u < KEY_BATCH; u++) {
+          const int c = c0 + 8 * u;
+          if (c >= d) break;
+          float kf[8];
+#pragma unroll
+          for (int i = 0; i < 8; i++) kf[i] = code_value<BITS, 8>(kr[u], i, c, ksz.x, ksz.y);
+#pragma unroll
+          for (int g = 0; g < ATTN_MAX_GROUP; g++)
+            if (g < members)
+#pragma unroll
+              for (int i = 0; i < 8; i++) s[g] = fmaf(qs[g][c + i], kf[i], s[g]);
         }
       }
       float p[ATTN_MAX_GROUP];
@@ -186,18 +223,29 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
 #pragma unroll
         for (int i = 0; i < CPL; i++) o[g][i] *= alpha;
       }
-      const int n = min(32, hi - base);
-      // Unrolled by 8 (n is the same on every lane): eight value rows' loads in flight at once.
-#pragma unroll 8
-      for (int t = 0; t < 32; t++) {
-        if (t < n) {
-          const size_t vec = kv_vector(page, pool.heads, pool_head, (base + t) % PAGE_TOKENS);
+      // p.v, a lane per CPL channels: a batch of value rows' codes first, then their sums.
+      const int n = min(32, hi - base), c = min(lane * CPL, d - CPL);
+#pragma unroll
+      for (int t0 = 0; t0 < 32; t0 += VALUE_BATCH) {
+        if (t0 >= n) break;
+        RawCodes<BITS, CPL> vr[VALUE_BATCH];
+        float2 vsz[VALUE_BATCH];
+#pragma unroll
+        for (int u = 0; u < VALUE_BATCH; u++) {
+          const size_t vec = kv_vector(page, pool.heads, pool_head, (base + min(t0 + u, n - 1)) % PAGE_TOKENS);
+          vr[u] = load_codes<BITS, CPL>(pool.values, vec, d, c);
+          vsz[u] = vector_params<BITS>(pool.value_params, vec);
+        }
+#pragma unroll
+        for (int u = 0; u < VALUE_BATCH; u++) {
+          if (t0 + u >= n) break;
           float vv[CPL];
-          load_channels<BITS, CPL>(pool.values, pool.value_params, vec, d, lane * CPL, vv);
+#pragma unroll
+          for (int i = 0; i < CPL; i++) vv[i] = lane * CPL < d ? code_value<BITS, CPL>(vr[u], i, c, vsz[u].x, vsz[u].y) : 0.f;
 #pragma unroll
           for (int g = 0; g < ATTN_MAX_GROUP; g++) {
             if (g >= members) continue;
-            const float pt = __shfl_sync(0xffffffffu, p[g], t);
+            const float pt = __shfl_sync(0xffffffffu, p[g], t0 + u);
 #pragma unroll
             for (int i = 0; i < CPL; i++) o[g][i] = fmaf(pt, vv[i], o[g][i]);
           }
@@ -237,6 +285,46 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
       part_ml[2 * at + 1] = sum_l;
     }
   }
+  if (!done) return;
+  // The last split of this (row, head group) to finish merges them all (attn_merge's work without
+  // its launch): counters count finished splits and are left at 0 for the next step.
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* counter = done + (size_t)blockIdx.x * gridDim.y + blockIdx.y;
+    last = atomicAdd(counter, 1) == splits - 1;
+    if (last) *counter = 0;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  for (int g = warp; g < members; g += ATTN_WARPS) {
+    const int head = h * group + g0 + g;
+    const bf16* ks = k_self + ((size_t)row * kv_heads + h) * d;
+    float self = 0.f;
+    for (int c = lane; c < d; c += 32) self = fmaf(qs[g][c], __bfloat162float(ks[c]), self);
+    self = warp_sum(self) * scale;
+    const size_t at = ((size_t)row * heads + head) * splits;
+    float mx = self;
+    for (int s2 = lane; s2 < splits; s2 += 32) mx = fmaxf(mx, __ldcg(part_ml + 2 * (at + s2)));
+    mx = warp_max(mx);
+    const bf16* vs = v_self + ((size_t)row * kv_heads + h) * d;
+    for (int c = lane; c < d; c += 32) {
+      const float fs = expf(self - mx);
+      float sum_l = fs, sum_o = fs * __bfloat162float(vs[c]);
+#pragma unroll 8
+      for (int s2 = 0; s2 < splits; s2++) {
+        const float m2 = __ldcg(part_ml + 2 * (at + s2)), l2 = __ldcg(part_ml + 2 * (at + s2) + 1);
+        const float o2 = __ldcg(part_o + (at + s2) * d + c);
+        if (m2 == -INFINITY) continue;  // an empty split
+        const float f = expf(m2 - mx);
+        sum_l += l2 * f;
+        sum_o += o2 * f;
+      }
+      out[((size_t)row * heads + head) * d + c] = __float2bfloat16(sum_o / sum_l);
+    }
+  }
 }
 
 #define ATTN_ENTRY(BITS, CPL)                                                                                      \
@@ -246,12 +334,12 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
       const int* row_slice, const int* slice_info, const int* page_tables, const int* rings, int sink_pages,        \
       const int* head_slot, void* rk, void* rv, __half* rkp, __half* rvp, int r_heads, void* sk, void* sv,          \
       __half* skp, __half* svp, int s_heads, const int* sel, const int* sel_store, int slot_stride, int max_ranked,  \
-      int per_query, int sink, int local, int prefill_window, float scale) {                                       \
-    attn_paged<BITS, CPL>(part_o, part_ml, row_list, q, heads, kv_heads, d, splits, group_split, row_slice, slice_info,       \
-                          page_tables, rings, sink_pages, head_slot, KvPool{rk, rv, rkp, rvp, r_heads},             \
+      int per_query, int sink, int local, int prefill_window, float scale, bf16* out, const bf16* k_self,           \
+      const bf16* v_self, int* done) {                                                                             \
+    attn_paged<BITS, CPL>(part_o, part_ml, row_list, q, heads, kv_heads, d, splits, group_split, row_slice,         \
+                          slice_info, page_tables, rings, sink_pages, head_slot, KvPool{rk, rv, rkp, rvp, r_heads},  \
                           KvPool{sk, sv, skp, svp, s_heads}, sel, sel_store, slot_stride, max_ranked, per_query, sink, \
-                          local,                                                                            \
-                          prefill_window, scale);                                                                   \
+                          local, prefill_window, scale, out, k_self, v_self, done);                                \
   }
 #define ATTN_ENTRIES(BITS) ATTN_ENTRY(BITS, 1) ATTN_ENTRY(BITS, 2) ATTN_ENTRY(BITS, 4) ATTN_ENTRY(BITS, 8)
 ATTN_ENTRIES(16)
@@ -264,22 +352,29 @@ extern "C" __global__ void attn_merge(bf16* __restrict__ out, const float* __res
                                       const float* __restrict__ part_ml, const bf16* __restrict__ q,
                                       const bf16* __restrict__ k, const bf16* __restrict__ v, int heads, int kv_heads,
                                       int d, int splits, float scale) {
+  __shared__ float split_m[ATTN_MAX_MERGE], split_l[ATTN_MAX_MERGE];
   const int row = blockIdx.x, head = blockIdx.y, c = threadIdx.x;
   const int kvh = head / (heads / kv_heads);
   const size_t qo = ((size_t)row * heads + head) * d, ko = ((size_t)row * kv_heads + kvh) * d;
-  const float prod = c < d ? __bfloat162float(q[qo + c]) * __bfloat162float(k[ko + c]) : 0.f;
-  const float self = block_sum(prod) * scale;
   const size_t at = ((size_t)row * heads + head) * splits;
+  for (int s = c; s < splits; s += blockDim.x) {
+    split_m[s] = part_ml[2 * (at + s)];
+    split_l[s] = part_ml[2 * (at + s) + 1];
+  }
+  const float prod = c < d ? __bfloat162float(q[qo + c]) * __bfloat162float(k[ko + c]) : 0.f;
+  const float self = block_sum(prod) * scale;  // its barriers also publish split_m and split_l
   float mx = self;
-  for (int s = 0; s < splits; s++) mx = fmaxf(mx, part_ml[2 * (at + s)]);
+  for (int s = 0; s < splits; s++) mx = fmaxf(mx, split_m[s]);
   if (c >= d) return;
   const float fs = expf(self - mx);
   float sum_l = fs, sum_o = fs * __bfloat162float(v[ko + c]);
+#pragma unroll 8
   for (int s = 0; s < splits; s++) {
-    if (part_ml[2 * (at + s)] == -INFINITY) continue;  // an empty split (its o may be unwritten)
-    const float f = expf(part_ml[2 * (at + s)] - mx);
-    sum_l += part_ml[2 * (at + s) + 1] * f;
-    sum_o += part_o[(at + s) * d + c] * f;
+    const float o = part_o[(at + s) * d + c];  // loaded unconditionally (8 in flight); an empty split's o may be unwritten
+    if (split_m[s] == -INFINITY) continue;
+    const float f = expf(split_m[s] - mx);
+    sum_l += split_l[s] * f;
+    sum_o += o * f;
   }
   out[qo + c] = __float2bfloat16(sum_o / sum_l);
 }

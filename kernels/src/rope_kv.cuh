@@ -75,10 +75,13 @@ __device__ __forceinline__ void store_vector(void* codes, __half* params, size_t
 // Llama-3-8B in 10 blocks rather than one block's 4 warps 10 times over); rotates the row's query and key heads
 // in place (unless inv_freq is null: q and k come rotated), then stores its keys and values in
 // the retrieval pool (page table) or the streaming pool (ring) of the layer. d <= 256, d % 8 == 0.
+// kmax/kmin (a decode step's, else null): each retrieval key also updates its page's statistics
+// (one row per sequence in such a step, so no two warps meet on a page).
 template <int BITS>
 __device__ void rope_append(bf16* q, bf16* k, const bf16* v, const float* inv_freq, int heads, int kv_heads, int d,
                             const int* row_slice, const int* slice_info, const int* page_tables, const int* rings,
-                            int sink_pages, const int* head_slot, KvPool ret, KvPool str) {
+                            int sink_pages, const int* head_slot, KvPool ret, KvPool str, __half* kmax,
+                            __half* kmin) {
   __shared__ float buf[4][2][256];
   const int row = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int* info = slice_info + row_slice[row] * SLICE_STRIDE;
@@ -90,22 +93,33 @@ __device__ void rope_append(bf16* q, bf16* k, const bf16* v, const float* inv_fr
       rope_head(q + ((size_t)row * heads + t) * d, inv_freq, d, pos, nullptr);
       continue;
     }
+    // The value, the head's pool and the page first: their loads need nothing the rotation writes.
     const int h = t - heads;
     float* kb = buf[warp][0];
     float* vb = buf[warp][1];
-    rope_head(k + ((size_t)row * kv_heads + h) * d, inv_freq, d, pos, kb);
     const bf16* vr = v + ((size_t)row * kv_heads + h) * d;
     for (int c = lane; c < d; c += 32) vb[c] = __bfloat162float(vr[c]);
-    __syncwarp();
     const int slot = head_slot[h];
     const int logical = pos / PAGE_TOKENS;
+    const int page = slot >= 0 ? page_tables[info[SLICE_TABLE] + logical]
+                               : ring_page(rings, info[SLICE_RING], info[SLICE_RING_LEN], sink_pages, logical);
+    rope_head(k + ((size_t)row * kv_heads + h) * d, inv_freq, d, pos, kb);
+    __syncwarp();
     if (slot >= 0) {
-      const int page = page_tables[info[SLICE_TABLE] + logical];
       const size_t vec = kv_vector(page, ret.heads, slot, pos % PAGE_TOKENS);
       store_vector<BITS>(ret.keys, ret.key_params, vec, d, kb);
       store_vector<BITS>(ret.values, ret.value_params, vec, d, vb);
+      if (kmax) {  // a decode row's key into its logical page's statistics, as kv_key_stats does
+        const int per_page = PAGE_TOKENS / LOGICAL_TOKENS;
+        const bool fresh = pos % LOGICAL_TOKENS == 0;
+        const size_t at = (((size_t)page * ret.heads + slot) * per_page + pos / LOGICAL_TOKENS % per_page) * d;
+        for (int c = lane; c < d; c += 32) {
+          const float key = __half2float(__float2half_rn(kb[c]));
+          kmax[at + c] = __float2half_rn(fresh ? key : fmaxf(__half2float(kmax[at + c]), key));
+          kmin[at + c] = __float2half_rn(fresh ? key : fminf(__half2float(kmin[at + c]), key));
+        }
+      }
     } else {
-      const int page = ring_page(rings, info[SLICE_RING], info[SLICE_RING_LEN], sink_pages, logical);
       const size_t vec = kv_vector(page, str.heads, -1 - slot, pos % PAGE_TOKENS);
       store_vector<BITS>(str.keys, str.key_params, vec, d, kb);
       store_vector<BITS>(str.values, str.value_params, vec, d, vb);
@@ -119,9 +133,9 @@ __device__ void rope_append(bf16* q, bf16* k, const bf16* v, const float* inv_fr
       bf16* q, bf16* k, const bf16* v, const float* inv_freq, int heads, int kv_heads, int d, const int* row_slice, \
       const int* slice_info, const int* page_tables, const int* rings, int sink_pages, const int* head_slot,       \
       void* rk, void* rv, __half* rkp, __half* rvp, int r_heads, void* sk, void* sv, __half* skp, __half* svp,      \
-      int s_heads) {                                                                                               \
+      int s_heads, __half* kmax, __half* kmin) {                                                                   \
     rope_append<BITS>(q, k, v, inv_freq, heads, kv_heads, d, row_slice, slice_info, page_tables, rings, sink_pages, \
-                      head_slot, KvPool{rk, rv, rkp, rvp, r_heads}, KvPool{sk, sv, skp, svp, s_heads});            \
+                      head_slot, KvPool{rk, rv, rkp, rvp, r_heads}, KvPool{sk, sv, skp, svp, s_heads}, kmax, kmin); \
   }
 ROPE_APPEND_ENTRY(rope_append_bf16, 16)
 ROPE_APPEND_ENTRY(rope_append_int8, 8)

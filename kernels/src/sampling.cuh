@@ -146,6 +146,34 @@ __device__ int nth_id(const bf16* x, int vocab, Prefix in, int key, int j) {
 }
 }  // namespace sampling
 
+// The id of the largest logit, ties to the lower id, in one pass over the row: (key, ~id) packed
+// into 64 bits so that one max decides both; 8 logits per 16-byte load where the row allows it.
+__device__ int greedy_id(const bf16* x, int vocab) {
+  __shared__ unsigned long long block_best;
+  unsigned long long best = 0;
+  auto take = [&](bf16 v, int i) {
+    best = max(best, (unsigned long long)sampling::key_of(v) << 32 | (0xffffffffu - (unsigned)i));
+  };
+  if ((vocab & 7) == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0) {
+    const uint4* x8 = reinterpret_cast<const uint4*>(x);
+#pragma unroll 4
+    for (int i = threadIdx.x; i < vocab / 8; i += blockDim.x) {
+      const uint4 u = x8[i];
+      const bf16* h = reinterpret_cast<const bf16*>(&u);
+#pragma unroll
+      for (int j = 0; j < 8; j++) take(h[j], 8 * i + j);
+    }
+  } else {
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) take(x[i], i);
+  }
+  for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+  if (threadIdx.x == 0) block_best = 0;
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) atomicMax(&block_best, best);
+  __syncthreads();
+  return (int)(0xffffffffu - (unsigned)(block_best & 0xffffffffu));
+}
+
 // out[row] = a token of row `row` of logits; temperature 0 is greedy (argmax, ties to the lower id).
 extern "C" __global__ void __launch_bounds__(1024) sample_bf16(int* __restrict__ out, const bf16* __restrict__ logits,
     int vocab, const float* __restrict__ temperature, const int* __restrict__ top_k, const float* __restrict__ top_p,
@@ -153,6 +181,11 @@ extern "C" __global__ void __launch_bounds__(1024) sample_bf16(int* __restrict__
   using namespace sampling;
   const bf16* x = logits + (size_t)blockIdx.x * vocab;
   const float temp = temperature[blockIdx.x];
+  if (temp <= 0.f) {
+    const int id = greedy_id(x, vocab);
+    if (threadIdx.x == 0) out[blockIdx.x] = id;
+    return;
+  }
   Prefix in{-1, 0};
   // The largest logit, the softmax's offset.
   __shared__ int top;
@@ -164,11 +197,6 @@ extern "C" __global__ void __launch_bounds__(1024) sample_bf16(int* __restrict__
   if ((threadIdx.x & 31) == 0) atomicMax(&top, best);
   __syncthreads();
   const float m = value_of(top);
-  if (temp <= 0.f) {
-    const int id = nth_id(x, vocab, in, top, 0);
-    if (threadIdx.x == 0) out[blockIdx.x] = id;
-    return;
-  }
   float above;
   int count;
   const int k = top_k[blockIdx.x];

@@ -63,6 +63,32 @@ public interface Backend extends AutoCloseable {
   /** out[t] = W x[t], with W stored as [out features, in features]. */
   void matmul(Tensor out, Tensor x, Weight w);
 
+  /**
+   * outs[i] = ws[i] h for each i, with h = rmsNorm(x) by {@code normWeight}: the projections that
+   * read one normalized input (q, k, v; gate, up; the LM head). Backends may fuse the norm into
+   * the products; x is left as it is.
+   */
+  default void normMatmul(Tensor x, Weight normWeight, float eps, Tensor[] outs, Weight[] ws) {
+    if (outs.length != ws.length) throw new IllegalArgumentException(outs.length + " outputs for " + ws.length + " weights");
+    Tensor h = tensor(x.rows(), x.cols());
+    rmsNorm(h, x, normWeight, eps);
+    for (int i = 0; i < outs.length; i++) matmul(outs[i], h, ws[i]);
+  }
+
+  /** out = silu(Wgate h) * (Wup h), h = rmsNorm(x) by {@code normWeight}: the gated MLP's first half. */
+  default void normGatedMlp(Tensor out, Tensor x, Weight normWeight, float eps, Weight gate, Weight up) {
+    Tensor u = tensor(out.rows(), out.cols());
+    normMatmul(x, normWeight, eps, new Tensor[] {out, u}, new Weight[] {gate, up});
+    siluMul(out, out, u);
+  }
+
+  /** x += W y: a projection added to the residual stream. */
+  default void matmulAdd(Tensor x, Tensor y, Weight w) {
+    Tensor o = tensor(x.rows(), x.cols());
+    matmul(o, y, w);
+    add(x, o);
+  }
+
   /** Rotates each head of x in place by the position of its row (Hugging Face rotate-half pairs). */
   void rope(Tensor x, int heads, StepBatch batch, Rope rope);
 

@@ -73,37 +73,27 @@ public final class LlamaModel {
     backend.resetScratch();
     int n = batch.rows(), hidden = config.hiddenSize(), inter = config.intermediateSize();
     float eps = (float) config.rmsNormEps();
-    Tensor x = backend.tensor(n, hidden), h = backend.tensor(n, hidden);
+    Tensor x = backend.tensor(n, hidden);
     Tensor q = backend.tensor(n, config.qDim()), att = backend.tensor(n, config.qDim());
     Tensor k = backend.tensor(n, config.kvDim()), v = backend.tensor(n, config.kvDim());
-    Tensor o = backend.tensor(n, hidden);
-    Tensor gate = backend.tensor(n, inter), up = backend.tensor(n, inter);
+    Tensor act = backend.tensor(n, inter);
 
     backend.embed(x, tokens, embed);
     for (int l = 0; l < layers.length; l++) {
       Layer w = layers[l];
       // Attention block: x += Wo · attention(rope(Wq h), rope(Wk h), Wv h), h = norm(x)
-      backend.rmsNorm(h, x, w.attnNorm(), eps);
-      backend.matmul(q, h, w.wq());
-      backend.matmul(k, h, w.wk());
-      backend.matmul(v, h, w.wv());
+      backend.normMatmul(x, w.attnNorm(), eps, new Tensor[] {q, k, v}, new Weight[] {w.wq(), w.wk(), w.wv()});
       backend.ropeAttention(att, q, k, v, l, batch, cache, rope);
-      backend.matmul(o, att, w.wo());
-      backend.add(x, o);
+      backend.matmulAdd(x, att, w.wo());
       // MLP block: x += Wdown · (silu(Wgate h) * Wup h), h = norm(x)
-      backend.rmsNorm(h, x, w.ffnNorm(), eps);
-      backend.matmul(gate, h, w.wGate());
-      backend.matmul(up, h, w.wUp());
-      backend.siluMul(gate, gate, up);
-      backend.matmul(o, gate, w.wDown());
-      backend.add(x, o);
+      backend.normGatedMlp(act, x, w.ffnNorm(), eps, w.wGate(), w.wUp());
+      backend.matmulAdd(x, act, w.wDown());
     }
     if (logitRows.length == 0) return null;
     Tensor last = backend.tensor(logitRows.length, hidden);
     backend.gatherRows(last, x, logitRows);
-    backend.rmsNorm(last, last, finalNorm, eps);
     Tensor logits = backend.tensor(logitRows.length, config.vocabSize());
-    backend.matmul(logits, last, lmHead);
+    backend.normMatmul(last, finalNorm, eps, new Tensor[] {logits}, new Weight[] {lmHead});
     return logits;
   }
 }

@@ -14,7 +14,8 @@ import jcuda.driver.CUdeviceptr;
  * refresh the page selections that are due (scores and top-k on the GPU, written to the cache's
  * selection store that attention reads; nothing comes back to the host), then attend over each row's visible
  * pages (prefill tiles on tensor cores, decode rows in KV splits on CUDA cores) and merge the
- * splits with the row's own key and value.
+ * splits with the row's own key and value (in the paged kernel itself when a step has no prefill
+ * tiles, else in attn_merge).
  */
 final class CudaAttention {
   static final int MAX_GROUP = 8, MAX_HEAD_DIM = 256;
@@ -27,11 +28,17 @@ final class CudaAttention {
   private CUdeviceptr partO, partMl;
   private long partGeneration = -1, partEntries;
 
+  /** Finished-split counters of the paged kernel's fused merge, one per (row, head group); all 0 between launches. */
+  private final CUdeviceptr splitCounters;
+  private static final int SPLIT_COUNTERS = 1 << 16;
+
   CudaAttention(Launcher launcher, Transfers transfers, DeviceArena arena, int multiprocessors) {
     this.launcher = launcher;
     this.transfers = transfers;
     this.arena = arena;
     this.multiprocessors = multiprocessors;
+    this.splitCounters = arena.allocate(4L * SPLIT_COUNTERS, "attention split counters");
+    transfers.upload(splitCounters, 4L * SPLIT_COUNTERS, b -> b.put(new byte[4 * SPLIT_COUNTERS]));
   }
 
   /** {@code invFreq} null: q and k arrive rotated. */
@@ -44,11 +51,14 @@ final class CudaAttention {
     String bits = String.valueOf(l.format().bits);
     CudaKvCache.Pool ret = cache.retrieval[layer], str = cache.streaming[layer];
     int sinkPages = l.hasStreaming() ? p.sink() / KvLayout.PAGE_TOKENS : 0;
+    // Key statistics: in a decode step rope_append updates them (one launch fewer per layer).
+    boolean stats = l.stats() && ret.heads() > 0, foldStats = stats && meta.decodeOnly;
     launcher.launch("rope_append_" + (l.format().bits == 16 ? "bf16" : "int" + bits), rows, (heads + kvHeads + 3) / 4,
         1, 128, 0, q.ptr(), k.ptr(), v.ptr(), invFreq, heads, kvHeads, d, meta.rowSlice, meta.sliceInfo, meta.pageTables,
         meta.rings, sinkPages, cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(),
-        ret.heads(), str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads());
-    if (l.stats() && ret.heads() > 0)
+        ret.heads(), str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(),
+        foldStats ? cache.keyMax[layer] : null, foldStats ? cache.keyMin[layer] : null);
+    if (stats && !foldStats)
       launcher.launch("kv_key_stats", meta.statsTaskCount, ret.heads(), 1, roundUp(d, 32), 0, k.ptr(), kvHeads, d,
           meta.statsTasks, meta.sliceInfo, meta.pageTables, cache.retrievalHeads[layer], cache.keyMax[layer],
           cache.keyMin[layer], ret.heads());
@@ -57,7 +67,7 @@ final class CudaAttention {
     int selRows = perQuery ? ret.heads() * group : ret.heads();
     boolean anySelecting = ret.heads() > 0 && meta.selecting(layer);
     CUdeviceptr sel = anySelecting ? meta.selection(layer) : null;
-    if (anySelecting) select(q, layer, meta, cache, sel, selRows, perQuery);
+    if (anySelecting && meta.due(layer)) select(q, layer, meta, cache, sel, selRows, perQuery);
     List<StepBatch.Slice> slices = meta.batch.slices();
 
     // Prefill rows go to the tensor-core kernel (head dims 64 and 128) in tiles of PREFILL_M / hpc
@@ -82,11 +92,12 @@ final class CudaAttention {
     }
     int groupSplit = perQuery && anySelecting ? group : 1;
     long ctas = (long) pagedRows.size * kvHeads * groupSplit;
-    // KV splits of decode rows: enough blocks to fill the GPU, each with at least a page per warp.
+    // KV splits of decode rows: enough blocks to fill the GPU, each warp with at least 32 keys
+    // (two units per page; a warp's keys are a serial chain of loads, so shorter is faster).
     int streamingPages = l.hasStreaming() ? KvLayout.pagesFor(p.sink()) + KvLayout.pagesFor(p.local()) + 1 : 0;
     int walk = meta.walkPages(layer, streamingPages);
     int decodeSplits = ctas == 0 ? 1
-        : (int) Math.max(1, Math.min(Math.min(64, (walk + 3) / 4), (8L * multiprocessors + ctas - 1) / ctas));
+        : (int) Math.max(1, Math.min(Math.min(64, (2 * walk + 3) / 4), (8L * multiprocessors + ctas - 1) / ctas));
     int prefillWanted = prefillSplits(tiles.size() * kvHeads * (group / hpc), maxTilePages, multiprocessors);
     // One merge for both kinds of rows; the partial results hold rows x splits entries, capped so
     // that a step mixing long prefill chunks with decode rows stays within the reserved scratch.
@@ -94,6 +105,8 @@ final class CudaAttention {
     int prefillSplits = Math.min(prefillWanted, splits);
     partials((long) rows * heads * maxSplits(rows), d);
     float scale = (float) (1.0 / Math.sqrt(d));
+    // Without prefill tiles the paged kernel's last split per (row, head group) merges them.
+    boolean fuseMerge = tiles.isEmpty() && ctas <= SPLIT_COUNTERS;
     if (pagedRows.size > 0)
       launcher.launch("attn_paged_b" + bits + "_c" + channelsPerLane(d), pagedRows.size, kvHeads * groupSplit, splits,
           128, 0, partO, partMl, pagedRows.size == rows ? null : transfers.ints(pagedRows.array(), pagedRows.size),
@@ -101,7 +114,8 @@ final class CudaAttention {
           sinkPages, cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(), ret.heads(),
           str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(), sel,
           anySelecting ? cache.selected[layer] : null, anySelecting ? cache.slotStride(layer) : 0, cache.maxRanked,
-          perQuery ? 1 : 0, p.sink(), p.local(), p.prefillLocal() - 1, scale);
+          perQuery ? 1 : 0, p.sink(), p.local(), p.prefillLocal() - 1, scale, fuseMerge ? out.ptr() : null,
+          k.ptr(), v.ptr(), fuseMerge ? splitCounters : null);
     if (!tiles.isEmpty()) {
       tiles.sort((a, b) -> Integer.compare(b[3], a[3])); // longest first: the last CTAs are short
       int[] flat = new int[3 * tiles.size()];
@@ -114,8 +128,9 @@ final class CudaAttention {
           str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(), p.sink(),
           p.prefillLocal() - 1, scale);
     }
-    launcher.launch("attn_merge", rows, heads, 1, roundUp(d, 32), 0, out.ptr(), partO, partMl, q.ptr(), k.ptr(),
-        v.ptr(), heads, kvHeads, d, splits, scale);
+    if (!fuseMerge)
+      launcher.launch("attn_merge", rows, heads, 1, roundUp(d, 32), 0, out.ptr(), partO, partMl, q.ptr(), k.ptr(),
+          v.ptr(), heads, kvHeads, d, splits, scale);
   }
 
   /** Makes room for {@code entries} partial results (rows x heads x splits) of head dim d in this step. */
@@ -165,9 +180,10 @@ final class CudaAttention {
 
   /**
    * Scores the candidate pages of the slices whose selection is due this step and writes their top
-   * pages into the cache's selection store (CpuAttention.select on the GPU). Both kernels run for
-   * every selecting slice and skip those not due (a device flag), so a reuse step and a selecting
-   * step launch the same work and share one graph.
+   * pages into the cache's selection store (CpuAttention.select on the GPU). Launched when some
+   * slice is due; both kernels then run for every selecting slice and skip those not due (a device
+   * flag). A step where every slice reuses its pages launches neither (its layers' graphs differ
+   * from a selecting step's; StepGraph keeps both).
    */
   private void select(CudaTensor q, int layer, StepMeta meta, CudaKvCache cache, CUdeviceptr sel, int selRows,
       boolean perQuery) {

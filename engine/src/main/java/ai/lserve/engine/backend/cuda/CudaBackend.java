@@ -1,5 +1,8 @@
 package ai.lserve.engine.backend.cuda;
 
+import static jcuda.driver.JCudaDriver.cuProfilerStart;
+import static jcuda.driver.JCudaDriver.cuProfilerStop;
+
 import ai.lserve.engine.backend.Backend;
 import ai.lserve.engine.backend.Tensor;
 import ai.lserve.engine.backend.Weight;
@@ -15,6 +18,7 @@ import ai.lserve.engine.runtime.StepBatch;
 import ai.lserve.engine.sparse.AttentionPolicy;
 import java.nio.ByteBuffer;
 import java.nio.ShortBuffer;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.Map;
 import jcuda.driver.CUdevice_attribute;
@@ -46,6 +50,7 @@ public final class CudaBackend implements Backend {
   private final boolean wideGemm; // the 128 x 256 GEMM tile fits the block's shared memory (not on sm_89)
   private final boolean hopperGemm; // compute capability 9.0: the fatbin's sm_90a code has the wgmma GEMM
   private final Map<Rope, CUdeviceptr> inverseFrequencies = new IdentityHashMap<>();
+  private final Map<String, CudaTensor> stepScratch = new HashMap<>(); // until resetScratch
   private WeightUploader uploader; // while weights are being uploaded
   private StepMeta meta; // the current step's, in scratch
 
@@ -127,7 +132,12 @@ public final class CudaBackend implements Backend {
       uploader.close();
       uploader = null;
     }
+    if (profiling) {
+      cuProfilerStop();
+      profiling = false;
+    }
     arena.resetScratch();
+    stepScratch.clear();
     transfers.reset();
     meta = null;
   }
@@ -172,8 +182,7 @@ public final class CudaBackend implements Backend {
     CudaTensor o = (CudaTensor) out, in = (CudaTensor) x;
     CudaWeight wt = (CudaWeight) w;
     int m = in.rows(), k = in.cols(), n = wt.rows();
-    if (wt.cols() != k || o.cols() != n || o.rows() != m)
-      throw new IllegalArgumentException("matmul shape mismatch for " + wt.name());
+    checkShapes(o, in, w);
     String kernel = gemmKernel(m, n, k);
     switch (kernel) {
       case GEMV -> gemv(o, in, wt, m, n, k);
@@ -191,6 +200,106 @@ public final class CudaBackend implements Backend {
           in.ptr(), wt.ptr(), m, n, k);
       default -> launcher.launch(kernel, (n + 15) / 16, (m + 15) / 16, 1, 256, 0, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
     }
+  }
+
+  /**
+   * A decode step (up to 16 rows) runs the norm inside the GEMV (gemv_norm: q, k and v in one
+   * launch); longer steps normalize into scratch and run the GEMMs.
+   */
+  @Override
+  public void normMatmul(Tensor x, Weight normWeight, float eps, Tensor[] outs, Weight[] ws) {
+    device.bind();
+    CudaTensor in = (CudaTensor) x;
+    int m = in.rows(), k = in.cols();
+    if (outs.length != ws.length || outs.length == 0 || outs.length > 3)
+      throw new IllegalArgumentException("normMatmul takes 1 to 3 products, got " + outs.length + " outputs for "
+          + ws.length + " weights");
+    if (!GEMV.equals(gemmKernel(m, 1, k))) {
+      CudaTensor h = stepTensor("norm", m, k);
+      rmsNorm(h, x, normWeight, eps);
+      for (int i = 0; i < outs.length; i++) matmul(outs[i], h, ws[i]);
+      return;
+    }
+    Object[] segments = new Object[9];
+    int n = 0;
+    for (int i = 0; i < outs.length; i++) {
+      CudaWeight w = checkShapes((CudaTensor) outs[i], in, ws[i]);
+      segments[3 * i] = ((CudaTensor) outs[i]).ptr();
+      segments[3 * i + 1] = w.ptr();
+      segments[3 * i + 2] = w.rows();
+      n += w.rows();
+    }
+    for (int i = outs.length; i < 3; i++) segments[3 * i + 2] = 0;
+    GemvShape g = gemvShape(m, n, true);
+    int blocks = 0;
+    for (Weight w : ws) blocks += g.blocks(((CudaWeight) w).rows());
+    Object[] args = new Object[14];
+    System.arraycopy(segments, 0, args, 0, 9);
+    args[9] = in.ptr();
+    args[10] = ((CudaWeight) normWeight).ptr();
+    args[11] = eps;
+    args[12] = m;
+    args[13] = k;
+    launcher.launch("gemv_norm_bf16_" + g.suffix(), blocks, (m + g.mr - 1) / g.mr, 1, 128, 0, args);
+  }
+
+  /** A decode step: norm, both products and silu(gate) * up in one GEMV (gemv_glu). */
+  @Override
+  public void normGatedMlp(Tensor out, Tensor x, Weight normWeight, float eps, Weight gate, Weight up) {
+    device.bind();
+    CudaTensor o = (CudaTensor) out, in = (CudaTensor) x;
+    int m = in.rows(), k = in.cols();
+    if (!GEMV.equals(gemmKernel(m, 1, k))) {
+      CudaTensor u = stepTensor("up", o.rows(), o.cols());
+      normMatmul(x, normWeight, eps, new Tensor[] {out, u}, new Weight[] {gate, up});
+      siluMul(out, out, u);
+      return;
+    }
+    CudaWeight g = checkShapes(o, in, gate), u = checkShapes(o, in, up);
+    int n = g.rows();
+    GemvShape shape = gemvShape(m, n, false);
+    launcher.launch("gemv_glu_bf16_" + shape.suffix(), shape.blocks(n), (m + shape.mr - 1) / shape.mr, 1, 128, 0,
+        o.ptr(), in.ptr(), ((CudaWeight) normWeight).ptr(), eps, g.ptr(), u.ptr(), m, n, k);
+  }
+
+  /** A decode step adds in the GEMV's store (gemv_add). */
+  @Override
+  public void matmulAdd(Tensor x, Tensor y, Weight w) {
+    device.bind();
+    CudaTensor acc = (CudaTensor) x, in = (CudaTensor) y;
+    int m = in.rows(), k = in.cols();
+    if (!GEMV.equals(gemmKernel(m, 1, k))) {
+      CudaTensor o = stepTensor("residual", acc.rows(), acc.cols());
+      matmul(o, y, w);
+      add(x, o);
+      return;
+    }
+    CudaWeight wt = checkShapes(acc, in, w);
+    int n = wt.rows();
+    GemvShape g = gemvShape(m, n, true);
+    launcher.launch("gemv_add_bf16_" + g.suffix(), g.blocks(n), (m + g.mr - 1) / g.mr, 1, 128, 0, acc.ptr(),
+        in.ptr(), wt.ptr(), m, n, k);
+  }
+
+  private static CudaWeight checkShapes(CudaTensor out, CudaTensor in, Weight w) {
+    CudaWeight wt = (CudaWeight) w;
+    if (wt.cols() != in.cols() || out.cols() != wt.rows() || out.rows() != in.rows())
+      throw new IllegalArgumentException("matmul shape mismatch for " + wt.name() + ": [" + wt.rows() + ", "
+          + wt.cols() + "] from [" + in.rows() + ", " + in.cols() + "] into [" + out.rows() + ", " + out.cols() + "]");
+    return wt;
+  }
+
+  /**
+   * Scratch of one role reused by every layer of a step (the unfused paths' intermediates), so a
+   * 2048-row chunk does not take a new buffer per layer.
+   */
+  private CudaTensor stepTensor(String role, int rows, int cols) {
+    CudaTensor t = stepScratch.get(role);
+    if (t == null || t.rows() != rows || t.cols() != cols) {
+      t = (CudaTensor) tensor(rows, cols);
+      stepScratch.put(role, t);
+    }
+    return t;
   }
 
   /**
@@ -224,13 +333,43 @@ public final class CudaBackend implements Backend {
    * multiprocessor (measured on the H100, docs/BENCHMARKS.md).
    */
   private void gemv(CudaTensor o, CudaTensor in, CudaWeight wt, int m, int n, int k) {
-    int mr = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
-    int r = m > 4 ? 4 : 2;
-    while (r > 1 && (long) (n + 4 * r - 1) / (4 * r) < (long) GEMV_BLOCKS_PER_SM * multiprocessors) r /= 2;
-    launcher.launch("gemv_bf16_r" + r + "_m" + mr, (n + 4 * r - 1) / (4 * r), (m + mr - 1) / mr, 1, 128, 0, o.ptr(),
-        in.ptr(), wt.ptr(), m, n, k);
+    GemvShape g = gemvShape(m, n, true);
+    launcher.launch("gemv_bf16_" + g.suffix(), g.blocks(n), (m + g.mr - 1) / g.mr, 1, 128, 0, o.ptr(), in.ptr(),
+        wt.ptr(), m, n, k);
   }
 
+  /**
+   * How a GEMV of m rows of x and n outputs runs (kernels/src/gemv.cuh): r weight rows per warp,
+   * K split over ks warps of a block, mr rows of x per pass.
+   */
+  private record GemvShape(int r, int ks, int mr) {
+    String suffix() {
+      return "r" + r + (ks > 1 ? "k" + ks : "") + "_m" + mr;
+    }
+
+    int blocks(int n) {
+      int per = (ks > 1 ? 1 : 4) * r;
+      return (n + per - 1) / per;
+    }
+  }
+
+  /**
+   * Up to 8 rows of x per pass (the smallest of 1, 2, 4, 8 that holds them). Outputs that would
+   * give under GEMV_SPLIT_K_BELOW blocks per multiprocessor split K over a block's warps (2 rows
+   * per warp); others take 2 weight rows per warp (4 above 4 rows of x, where an x chunk then feeds
+   * more weight rows), fewer while that leaves under GEMV_BLOCKS_PER_SM blocks per multiprocessor
+   * (measured on the H100, docs/BENCHMARKS.md). {@code splitK}: the kernel has split-K entries.
+   */
+  private GemvShape gemvShape(int m, int n, boolean splitK) {
+    int mr = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
+    int r = m > 4 && splitK ? 4 : 2;
+    if (splitK && (long) (n + 4 * r - 1) / (4 * r) < (long) GEMV_SPLIT_K_BELOW * multiprocessors)
+      return new GemvShape(2, 4, mr);
+    while (r > 1 && (long) (n + 4 * r - 1) / (4 * r) < (long) GEMV_BLOCKS_PER_SM * multiprocessors) r /= 2;
+    return new GemvShape(r, 1, mr);
+  }
+
+  private static final int GEMV_SPLIT_K_BELOW = 8;
   private static final int GEMV_BLOCKS_PER_SM = 2;
 
   /** Shared memory of the GEMM kernels (kernels/src/gemm.cuh): stages x (128 + BN) rows x 40 bf16. */
@@ -372,10 +511,23 @@ public final class CudaBackend implements Backend {
   }
 
   private StepMeta meta(StepBatch batch, CudaKvCache cache) {
-    if (meta == null || meta.batch != batch || (cache != null && meta.cache != cache))
+    if (meta == null || meta.batch != batch || (cache != null && meta.cache != cache)) {
       meta = new StepMeta(batch, transfers, cache);
+      if (meta.decodeOnly && ++decodeSteps == NCU_DECODE_STEP) {
+        cuProfilerStart();
+        profiling = true;
+      }
+    }
     return meta;
   }
+
+  /**
+   * LSERVE_NCU_DECODE_STEP=N: Nsight Compute (run with --profile-from-start off) sees the kernels
+   * of the N-th decode step only, from its first attention to the next step (docs/BENCHMARKS.md).
+   */
+  private static final int NCU_DECODE_STEP = Integer.parseInt(System.getenv().getOrDefault("LSERVE_NCU_DECODE_STEP", "-1"));
+  private int decodeSteps;
+  private boolean profiling;
 
   /**
    * The step's metadata for attention (uploaded at once when new). In a decode step each layer's

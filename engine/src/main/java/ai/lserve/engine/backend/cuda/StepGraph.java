@@ -39,8 +39,11 @@ import jcuda.driver.CUstreamCaptureMode;
  * issued at once.
  */
 final class StepGraph implements AutoCloseable {
-  /** Graphs kept: a decode step's per-layer segments (up to 128 layers), for one batch shape. */
-  private static final int CACHED = 129;
+  /**
+   * Graphs kept: a decode step's per-layer segments (up to 128 layers) in both forms (a step that
+   * selects pages and one that reuses them), for one batch shape.
+   */
+  private static final int CACHED = 257;
   private static final VarHandle NATIVE, OFFSET;
 
   static {

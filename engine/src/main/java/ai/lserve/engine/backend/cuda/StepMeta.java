@@ -29,7 +29,7 @@ final class StepMeta {
   /** The cache whose selection entries this holds (null: none). */
   final CudaKvCache cache;
   private final CUdeviceptr selection;
-  private final boolean[] selecting, everySliceSelects;
+  private final boolean[] selecting, everySliceSelects, due;
 
   StepMeta(StepBatch batch, Transfers transfers, CudaKvCache cache) {
     this.batch = batch;
@@ -75,9 +75,11 @@ final class StepMeta {
     selecting = new boolean[layers];
     everySliceSelects = new boolean[layers];
     Arrays.fill(everySliceSelects, n > 0);
+    due = new boolean[layers];
     for (int i = 0; i < sel.length; i += 4) {
       if (sel[i] >= 0) selecting[i / (4 * n)] = true;
       else everySliceSelects[i / (4 * n)] = false;
+      if (sel[i] >= 0 && sel[i + 1] != 0) due[i / (4 * n)] = true;
     }
     int[] all = new int[info.length + 2 * rows + tables.size + ringList.size + tasks.size + sel.length];
     int at = 0;
@@ -102,6 +104,11 @@ final class StepMeta {
   /** Whether some slice's retrieval heads read selected pages in this layer. */
   boolean selecting(int layer) {
     return layer < selecting.length && selecting[layer];
+  }
+
+  /** Whether a slice's selection in this layer is due this step (else every slice reuses its pages). */
+  boolean due(int layer) {
+    return layer < due.length && due[layer];
   }
 
   /**

@@ -178,27 +178,38 @@ class CudaAttentionTest {
     return g;
   }
 
-  /** Stored codes, scales, zeros and key statistics, read back, are the Quantizer's on the stored keys. */
+  /**
+   * Stored codes, scales, zeros and key statistics, read back, are the Quantizer's on the stored
+   * keys: 150 positions in a prefill step (kv_key_stats), then 20 one-token decode steps (the
+   * statistics updated by rope_append), across logical pages begun by either kind of step.
+   */
   @Test
   void quantizedPagesAndStatisticsMatchTheQuantizer() {
     for (KvFormat format : new KvFormat[] {KvFormat.INT8, KvFormat.INT4}) {
-      int heads = 4, kvHeads = 2, d = 64, rows = 150;
+      int heads = 4, kvHeads = 2, d = 64, prefill = 150, rows = 170;
       KvLayout layout = new KvLayout(1, kvHeads, d, format, HeadPattern.allRetrieval(1, kvHeads), true);
       AttentionPolicy policy = new AttentionPolicy(true, 64, 64, 100, 4096, 3, SparseConfig.Selection.KV_HEAD, false);
       CudaKvCache cache = (CudaKvCache) gpu.kvCache(layout, policy, 8, 0);
       int[] pages = {5, 2, 7};
       SequenceKv kv = new SequenceKv(new PageTable(pages), null, 1);
       Random r = new Random(5);
-      gpu.resetScratch();
-      StepBatch batch = new StepBatch();
-      batch.add(kv, 0, rows, false);
       LlamaConfig config = new LlamaConfig("llama", heads * d, 1, 1, heads, kvHeads, d, 1e-5, 10000, null, 4096,
           false, 10, 0, new int[0], "bfloat16");
-      Tensor q = tensor(gpu, rows, heads * d, random(r, rows * heads * d, 1));
-      Tensor k = tensor(gpu, rows, kvHeads * d, random(r, rows * kvHeads * d, 3));
-      Tensor v = tensor(gpu, rows, kvHeads * d, random(r, rows * kvHeads * d, 2));
-      gpu.ropeAttention(gpu.tensor(rows, heads * d), q, k, v, 0, batch, cache, new Rope(config));
-      float[] keys = gpu.toHost(k); // rotated in place: what was stored
+      Rope rope = new Rope(config);
+      float[] keys = new float[rows * kvHeads * d]; // rotated in place: what was stored
+      for (int start = 0; start < rows; ) {
+        int n = start == 0 ? prefill : 1;
+        gpu.resetScratch();
+        StepBatch batch = new StepBatch();
+        batch.add(kv, start, n, start > 0);
+        Tensor q = tensor(gpu, n, heads * d, random(r, n * heads * d, 1));
+        Tensor k = tensor(gpu, n, kvHeads * d, random(r, n * kvHeads * d, 3));
+        Tensor v = tensor(gpu, n, kvHeads * d, random(r, n * kvHeads * d, 2));
+        gpu.ropeAttention(gpu.tensor(n, heads * d), q, k, v, 0, batch, cache, rope);
+        System.arraycopy(gpu.toHost(k), 0, keys, start * kvHeads * d, n * kvHeads * d);
+        kv.table().advance(n);
+        start += n;
+      }
       int codeBytes = d * format.bits / 8;
       CudaKvCache.Pool pool = cache.retrieval[0];
       ByteBuffer codes = gpu.read(pool.keys(), 8L * kvHeads * 64 * codeBytes);
@@ -226,8 +237,8 @@ class CudaAttentionTest {
               mn = Math.min(mn, x);
             }
             int at = ((pages[lp / 4] * kvHeads + h) * 4 + lp % 4) * d + ch;
-            assertEquals(mx, Fp16.toFloat(max.getShort(2 * at)), "key max");
-            assertEquals(mn, Fp16.toFloat(min.getShort(2 * at)), "key min");
+            assertEquals(mx, Fp16.toFloat(max.getShort(2 * at)), format + " key max of logical page " + lp);
+            assertEquals(mn, Fp16.toFloat(min.getShort(2 * at)), format + " key min of logical page " + lp);
           }
     }
   }

@@ -120,7 +120,7 @@ class CudaKernelsTest {
 
   @Test
   void matmulAllPathsAndShapes() {
-    int[][] nk = {{200, 256}, {67, 96}, {130, 172}, {512, 1024}, {8, 8}};
+    int[][] nk = {{200, 256}, {67, 96}, {130, 172}, {512, 1024}, {8, 8}, {17000, 264}};
     int[] ms = {1, 3, 8, 9, 16, 17, 130, 300};
     int shape = 0;
     for (int[] s : nk) {
@@ -137,6 +137,69 @@ class CudaKernelsTest {
         assertTrue(e < 1e-2, String.format("matmul %dx%dx%d (%s weights): relative L2 %.2e", m, n, k, type, e));
       }
     }
+  }
+
+  /**
+   * The decode step's fused GEMVs (gemv_norm with three products, gemv_glu, gemv_add) against the
+   * CPU backend and against the unfused kernels on the GPU, at 1-16 rows of x (and 40, where the
+   * backend takes the unfused path itself), ragged outputs, split K (small outputs) and 1, 2 or 4
+   * whole weight rows per warp (large ones). Outputs are poisoned with NaN first.
+   */
+  @Test
+  void fusedDecodeProducts() {
+    int k = 264;
+    int[][] outputs = {{200, 67, 130}, {17000, 1030, 30}}; // split K; then whole rows per warp
+    for (int[] ns : outputs) {
+      Weight[][] w = new Weight[3][];
+      for (int i = 0; i < 3; i++) w[i] = both("p" + ns[0] + "_" + i, DType.BF16, new long[] {ns[i], k}, random(random, ns[i] * k, 0.1f));
+      Weight[] norm = both("n" + ns[0], DType.BF16, new long[] {k}, random(random, k, 1));
+      Weight[] up = both("u" + ns[0], DType.BF16, new long[] {ns[0], k}, random(random, ns[0] * k, 0.1f));
+      for (int m : new int[] {1, 3, 6, 8, 13, 40}) {
+        float[] x = random(random, m * k, 2);
+        Tensor[] a = new Tensor[3], b = new Tensor[3], c = new Tensor[3];
+        for (int i = 0; i < 3; i++) {
+          a[i] = cpu.tensor(m, ns[i]);
+          b[i] = tensor(gpu, m, ns[i], nan(m * ns[i]));
+          c[i] = gpu.tensor(m, ns[i]);
+        }
+        cpu.normMatmul(tensor(cpu, m, k, x), norm[0], 1e-5f, a, new Weight[] {w[0][0], w[1][0], w[2][0]});
+        gpu.normMatmul(tensor(gpu, m, k, x), norm[1], 1e-5f, b, new Weight[] {w[0][1], w[1][1], w[2][1]});
+        Tensor h = gpu.tensor(m, k);
+        gpu.rmsNorm(h, tensor(gpu, m, k, x), norm[1], 1e-5f);
+        for (int i = 0; i < 3; i++) {
+          gpu.matmul(c[i], h, w[i][1]);
+          String what = String.format("normMatmul product %d of %dx%dx%d", i, m, ns[i], k);
+          assertTrue(relativeL2(gpu.toHost(b[i]), cpu.toHost(a[i])) < 1e-2, what + " vs CPU");
+          assertTrue(relativeL2(gpu.toHost(b[i]), gpu.toHost(c[i])) < 1e-3, what + " vs unfused");
+        }
+
+        Tensor ga = cpu.tensor(m, ns[0]), gb = tensor(gpu, m, ns[0], nan(m * ns[0])), gc = gpu.tensor(m, ns[0]);
+        cpu.normGatedMlp(ga, tensor(cpu, m, k, x), norm[0], 1e-5f, w[0][0], up[0]);
+        gpu.normGatedMlp(gb, tensor(gpu, m, k, x), norm[1], 1e-5f, w[0][1], up[1]);
+        gpu.matmul(gc, h, up[1]);
+        gpu.siluMul(gc, c[0], gc);
+        String what = String.format("normGatedMlp %dx%dx%d", m, ns[0], k);
+        assertTrue(relativeL2(gpu.toHost(gb), cpu.toHost(ga)) < 1e-2, what + " vs CPU");
+        assertTrue(relativeL2(gpu.toHost(gb), gpu.toHost(gc)) < 1e-3, what + " vs unfused");
+
+        float[] y = random(random, m * k, 1), acc = random(random, m * ns[0], 1);
+        Tensor xa = tensor(cpu, m, ns[0], acc), xb = tensor(gpu, m, ns[0], acc), xc = tensor(gpu, m, ns[0], acc);
+        Tensor o = gpu.tensor(m, ns[0]);
+        cpu.matmulAdd(xa, tensor(cpu, m, k, y), w[0][0]);
+        gpu.matmulAdd(xb, tensor(gpu, m, k, y), w[0][1]);
+        gpu.matmul(o, tensor(gpu, m, k, y), w[0][1]);
+        gpu.add(xc, o);
+        what = String.format("matmulAdd %dx%dx%d", m, ns[0], k);
+        assertTrue(relativeL2(gpu.toHost(xb), cpu.toHost(xa)) < 1e-2, what + " vs CPU");
+        assertArrayEquals(gpu.toHost(xc), gpu.toHost(xb), what + " vs unfused");
+      }
+    }
+  }
+
+  private static float[] nan(int n) {
+    float[] v = new float[n];
+    Arrays.fill(v, Float.NaN);
+    return v;
   }
 
   @Test
