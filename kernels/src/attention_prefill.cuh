@@ -5,7 +5,10 @@
 // warp w holds 16 rows of head w % HPC, so the 128 M-rows of the CTA share every K/V tile it
 // loads. The CTA walks the key pages its rows can see, one 64-token page per step, through a
 // 3-stage cp.async pipeline; int8/int4 pages travel as raw codes and (scale, zero) pairs and are
-// dequantized to bf16 in shared memory once per page. Streaming heads walk only the pages that
+// dequantized to bf16 in shared memory once per page, into one of two tile pairs: each thread's
+// share of page b + 1 is interleaved with its warp's math on page b (no barrier between them, so
+// the conversion fills the math's latency stalls instead of stopping the tensor cores; one barrier
+// per page as for bf16 pages). Streaming heads walk only the pages that
 // meet the Λ mask (the sink pages, then the window's), so skipped pages are never loaded. Only
 // tiles that some row sees partly are masked; softmax runs in the log2 domain (exp2, the scale
 // folded into one FFMA).
@@ -35,7 +38,7 @@ __device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
 }
 
 // Shared-memory sizes: bf16 pages: PF_STAGES x (K, V) tiles of 64 x (D + 8) bf16; quantized pages:
-// PF_STAGES x raw (K codes, V codes, K params, V params) plus one bf16 (K, V) tile pair. Then the
+// PF_STAGES x raw (K codes, V codes, K params, V params) plus two bf16 (K, V) tile pairs. Then the
 // 128 query rows. Rows are padded by 16 bytes so that ldmatrix's 8 rows fall in distinct banks.
 template <int BITS, int D>
 struct PrefillSmem {
@@ -43,7 +46,7 @@ struct PrefillSmem {
   static constexpr int TILE = 64 * LDS * 2;                  // bytes of one bf16 K or V tile
   static constexpr int CODES = 64 * D * BITS / 8;            // bytes of one page's K or V codes
   static constexpr int RAW = BITS == 16 ? 2 * TILE : 2 * CODES + 2 * 64 * 4;
-  static constexpr int QBUF = BITS == 16 ? 0 : 2 * TILE;     // dequantized tile pair
+  static constexpr int QBUF = BITS == 16 ? 0 : 4 * TILE;     // two dequantized tile pairs
   static constexpr int Q = 128 * LDS * 2;
   static constexpr int BYTES = PF_STAGES * RAW + QBUF + Q;
 };
@@ -173,6 +176,27 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
     }
   };
 
+  // Dequantizes this thread's chunk k (of D / 16) of the raw page at src into the tile pair at dst:
+  // 8 channels of one K or V vector; slots from `valid` on become zeros (never-written slots may
+  // hold NaN). Branch-free, so that it can sit between the MMAs of one basic block.
+  auto dequant = [&](int k, const unsigned char* src, bf16* dst, int valid) {
+    const int j = threadIdx.x + k * PF_THREADS;
+    const int kv = j / (64 * D / 8), t = (j / (D / 8)) % 64, c = (j % (D / 8)) * 8;
+    const float2 sz = __half22float2(reinterpret_cast<const __half2*>(src + 2 * S::CODES)[kv * 64 + t]);
+    const unsigned char* codes = src + kv * S::CODES + (t * D + c) * BITS / 8;
+    uint4 u;
+    if constexpr (BITS == 8) {
+      const uint2 w = *reinterpret_cast<const uint2*>(codes);
+      u = dequant8<8>(w.x, w.y, sz.x, sz.y);
+    } else {
+      u = dequant8<4>(*reinterpret_cast<const uint32_t*>(codes), 0, sz.x, sz.y);
+    }
+    if (t >= valid) u = make_uint4(0, 0, 0, 0);
+    *reinterpret_cast<uint4*>(dst + (kv * 64 + t) * LDS + c) = u;
+  };
+  constexpr int CHUNKS = 2 * 64 * D / 8 / PF_THREADS;  // = D / 16, one per QK^T k-step
+  static_assert(BITS == 16 || CHUNKS == D / 16, "a dequantized chunk per k-step of S = Q K^T");
+
   // The queries of this CTA (warp w's rows at w * 16); rows past nrows are zero, their results dropped.
   for (int i = threadIdx.x; i < 128 * D / 8; i += PF_THREADS) {
     const int r = i / (D / 8), c = (i % (D / 8)) * 8, w = r >> 4;
@@ -181,15 +205,24 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
     if (row < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + row) * heads + hh) * D + c);
     *reinterpret_cast<uint4*>(sq + r * LDS + c) = u;
   }
+  // bf16 pages: PF_STAGES - 1 pages in flight ahead of the one computed. Quantized pages: one page
+  // more, since page b + 1 is dequantized while page b is computed.
+  constexpr int AHEAD = BITS == 16 ? PF_STAGES - 1 : PF_STAGES;
 #pragma unroll
-  for (int s = 0; s < PF_STAGES - 1; s++) {
+  for (int s = 0; s < AHEAD; s++) {
     if (b0 + s < b1) load(b0 + s, s);
     cp_async_commit();
   }
+  if constexpr (BITS != 16) cp_async_wait<PF_STAGES - 1>();  // page b0 has landed
   __syncthreads();
   uint32_t qf[D / 16][4];
 #pragma unroll
   for (int kk = 0; kk < D / 16; kk++) ldmatrix_x4(qf[kk], sq + (warp * 16 + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8);
+  if constexpr (BITS != 16) {
+    const int valid = min(PAGE_TOKENS, last - logical_of(b0) * PAGE_TOKENS);
+#pragma unroll
+    for (int k = 0; k < CHUNKS; k++) dequant(k, raw, qbuf, valid);
+  }
 
   float o[D / 8][4];
 #pragma unroll
@@ -204,42 +237,32 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
   for (int b = b0; b < b1; b++) {
     const int i = b - b0, st = i % PF_STAGES;
     cp_async_wait<PF_STAGES - 2>();
-    __syncthreads();  // stage st has landed for all threads; the stage read last step is free to refill
-    if (b + PF_STAGES - 1 < b1) load(b + PF_STAGES - 1, (i + PF_STAGES - 1) % PF_STAGES);
+    // bf16: stage st has landed for all threads; the stage read last step is free to refill.
+    // Quantized: page b + 1 has landed, page b's tile pair is complete, and the tile pair and raw
+    // stage of page b - 1 are free.
+    __syncthreads();
+    if constexpr (BITS == 16) {
+      if (b + PF_STAGES - 1 < b1) load(b + PF_STAGES - 1, (i + PF_STAGES - 1) % PF_STAGES);
+    } else {
+      if (b + PF_STAGES < b1) load(b + PF_STAGES, st);
+    }
     cp_async_commit();
     const int logical = logical_of(b), kbase = logical * PAGE_TOKENS;
-    const bf16* sk;
-    if constexpr (BITS == 16) {
-      sk = reinterpret_cast<const bf16*>(raw + st * S::RAW);
-    } else {
-      // Dequantize the page into qbuf; slots from `valid` on become zeros.
-      const int valid = min(PAGE_TOKENS, last - kbase);
-      const unsigned char* src = raw + st * S::RAW;
-      const __half2* params = reinterpret_cast<const __half2*>(src + 2 * S::CODES);
-#pragma unroll
-      for (int k = 0; k < 2 * 64 * D / 8 / PF_THREADS; k++) {
-        const int j = threadIdx.x + k * PF_THREADS;
-        const int kv = j / (64 * D / 8), t = (j / (D / 8)) % 64, c = (j % (D / 8)) * 8;
-        uint4 u = make_uint4(0, 0, 0, 0);
-        if (t < valid) {
-          const float2 sz = __half22float2(params[kv * 64 + t]);
-          const unsigned char* codes = src + kv * S::CODES + (t * D + c) * BITS / 8;
-          if constexpr (BITS == 8) {
-            const uint2 w = *reinterpret_cast<const uint2*>(codes);
-            u = dequant8<8>(w.x, w.y, sz.x, sz.y);
-          } else {
-            u = dequant8<4>(*reinterpret_cast<const uint32_t*>(codes), 0, sz.x, sz.y);
-          }
-        }
-        *reinterpret_cast<uint4*>(qbuf + (kv * 64 + t) * LDS + c) = u;
-      }
-      __syncthreads();
-      sk = qbuf;
-    }
+    const bf16* sk = BITS == 16 ? reinterpret_cast<const bf16*>(raw + st * S::RAW) : qbuf + (i & 1) * 128 * LDS;
     const bf16* sv = sk + 64 * LDS;
+    // Page b + 1 (after the last page: whatever its stage holds, into a tile pair nobody reads).
+    const unsigned char* next_raw = raw + ((i + 1) % PF_STAGES) * S::RAW;
+    bf16* next_tile = qbuf + ((i + 1) & 1) * 128 * LDS;
+    const int next_valid = min(PAGE_TOKENS, last - logical_of(b + 1) * PAGE_TOKENS);
     // The warp skips a page none of its rows sees (only at the diagonal: pages walked are seen by
     // the tile's last row).
-    if (kbase >= qhi) continue;
+    if (kbase >= qhi) {
+      if constexpr (BITS != 16) {
+#pragma unroll
+        for (int k = 0; k < CHUNKS; k++) dequant(k, next_raw, next_tile, next_valid);
+      }
+      continue;
+    }
     float s[8][4];
 #pragma unroll
     for (int n = 0; n < 8; n++)
@@ -253,6 +276,8 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
         ldmatrix_x4(kf, sk + (nj * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);
         mma_bf16(s[2 * nj], qf[kk], kf[0], kf[1]);
         mma_bf16(s[2 * nj + 1], qf[kk], kf[2], kf[3]);
+        if constexpr (BITS != 16)
+          if (nj == 3) dequant(kk, next_raw, next_tile, next_valid);
       }
     // Mask only a page some row of the warp sees partly (the diagonal, the window's edges). A sink
     // page counts only its sink keys and a window page only keys past the sink, so that a page

@@ -141,7 +141,7 @@ final class CudaAttention {
   static int prefillSharedBytes(int bits, int d) {
     int lds = d + 8, tile = 64 * lds * 2;
     int raw = bits == 16 ? 2 * tile : 2 * (64 * d * bits / 8) + 2 * 64 * 4;
-    return PREFILL_STAGES * raw + (bits == 16 ? 0 : 2 * tile) + PREFILL_M * lds * 2;
+    return PREFILL_STAGES * raw + (bits == 16 ? 0 : 4 * tile) + PREFILL_M * lds * 2;
   }
 
   /**
