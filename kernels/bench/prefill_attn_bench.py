@@ -12,7 +12,9 @@ events, medians. The work item order, tile size and split count mirror CudaAtten
 in the same run (e.g. the kernel before a change); the bf16 / int8 / int4 table then has a row per
 build.
 
-usage: prefill_attn_bench.py FATBIN [--compare LABEL=FATBIN ...] [--quick]
+--checks-only stops after the correctness checks (a build that faults takes the process down).
+
+usage: prefill_attn_bench.py FATBIN [--compare LABEL=FATBIN ...] [--quick] [--checks-only]
 """
 import math
 import sys
@@ -35,7 +37,7 @@ def smem_bytes(bits, d):
     lds = d + 8
     tile = 64 * lds * 2
     raw = 2 * tile if bits == 16 else 2 * (64 * d * bits // 8) + 2 * 64 * 4
-    return 3 * raw + (0 if bits == 16 else 4 * tile) + 128 * lds * 2
+    return (4 if bits == 16 else 3) * raw + (0 if bits == 16 else 4 * tile) + 128 * lds * 2
 
 
 def ptr(t):
@@ -223,12 +225,14 @@ def sdpa_square(tokens, backend):
 
 
 def parse_args(argv):
-    """(main fatbin, [(label, fatbin)] to compare, quick)."""
-    args, compare, quick = [], [], False
+    """(main fatbin, [(label, fatbin)] to compare, quick, checks only)."""
+    args, compare, quick, checks_only = [], [], False, False
     it = iter(argv)
     for a in it:
         if a == "--quick":
             quick = True
+        elif a == "--checks-only":
+            checks_only = True
         elif a == "--compare":
             spec = next(it, None)
             if spec is None or "=" not in spec:
@@ -239,7 +243,7 @@ def parse_args(argv):
             args.append(a)
     if len(args) != 1:
         sys.exit(__doc__)
-    return args[0], compare, quick
+    return args[0], compare, quick, checks_only
 
 
 # Correctness cases (tokens, chunk, bits, streaming KV heads, forced splits, sink, prefill-local): small
@@ -286,17 +290,20 @@ def check(kern, gen):
 
 
 def main():
-    fatbin, compare, quick = parse_args(sys.argv[1:])
+    fatbin, compare, quick, checks_only = parse_args(sys.argv[1:])
     gen = torch.Generator(device=dev).manual_seed(7)
     kern = Kernel(fatbin)
     builds = [("this", kern)] + [(label, Kernel(path)) for label, path in compare]
     print(f"device {torch.cuda.get_device_name(0)}, {SMS} SMs, torch {torch.__version__}, cupy {cp.__version__}")
 
-    summary = []
+    summary, total_failed = [], 0
     for label, k in builds:
         failed, worst = check(k, gen)
+        total_failed += failed
         summary.append(f"checks ({label}): {len(CHECKS) - failed} of {len(CHECKS)} passed, worst rel L2 {worst:.2e}")
         print(summary[-1], flush=True)
+    if checks_only:
+        sys.exit(1 if total_failed else 0)
 
     rows = []
     def add(name, case_flops, ms):
