@@ -8,8 +8,13 @@ against a float32 torch reference (each row sees the cached keys before it under
 plus its own key and value, unquantized) and times our kernels against torch SDPA (flash backend on
 the same chunk shape, lower-right causal; cuDNN and flash on a square causal prefill) with CUDA
 events, medians. The work item order, tile size and split count mirror CudaAttention.java.
+--compare LABEL=FATBIN (repeatable) checks and times other builds of the kernel too, side by side
+in the same run (e.g. the kernel before a change); the bf16 / int8 / int4 table then has a row per
+build.
 
-usage: prefill_attn_bench.py FATBIN [--quick]
+--checks-only stops after the correctness checks (a build that faults takes the process down).
+
+usage: prefill_attn_bench.py FATBIN [--compare LABEL=FATBIN ...] [--quick] [--checks-only]
 """
 import math
 import sys
@@ -32,7 +37,7 @@ def smem_bytes(bits, d):
     lds = d + 8
     tile = 64 * lds * 2
     raw = 2 * tile if bits == 16 else 2 * (64 * d * bits // 8) + 2 * 64 * 4
-    return 3 * raw + (0 if bits == 16 else 2 * tile) + 128 * lds * 2
+    return (4 if bits == 16 else 3) * raw + (0 if bits == 16 else 4 * tile) + 128 * lds * 2
 
 
 def ptr(t):
@@ -179,7 +184,7 @@ class Kernel:
         return part_o, part_ml, out
 
 
-def median_ms(fn, reps=20, warm=3):
+def median_ms(fn, reps=30, warm=3):
     for _ in range(warm):
         fn()
     times = []
@@ -219,30 +224,53 @@ def sdpa_square(tokens, backend):
     return fn
 
 
-def main():
-    fatbin = sys.argv[1]
-    quick = "--quick" in sys.argv
-    gen = torch.Generator(device=dev).manual_seed(7)
-    kern = Kernel(fatbin)
-    print(f"device {torch.cuda.get_device_name(0)}, {SMS} SMs, torch {torch.__version__}, cupy {cp.__version__}")
+def parse_args(argv):
+    """(main fatbin, [(label, fatbin)] to compare, quick, checks only)."""
+    args, compare, quick, checks_only = [], [], False, False
+    it = iter(argv)
+    for a in it:
+        if a == "--quick":
+            quick = True
+        elif a == "--checks-only":
+            checks_only = True
+        elif a == "--compare":
+            spec = next(it, None)
+            if spec is None or "=" not in spec:
+                sys.exit(f"--compare wants LABEL=FATBIN, got {spec!r}")
+            label, path = spec.split("=", 1)
+            compare.append((label, path))
+        else:
+            args.append(a)
+    if len(args) != 1:
+        sys.exit(__doc__)
+    return args[0], compare, quick, checks_only
 
-    # Correctness: small and odd shapes (rows not a multiple of the tile, sink/window edges inside
-    # pages, a short ring), all formats, dense and streaming heads, forced split counts.
+
+# Correctness cases (tokens, chunk, bits, streaming KV heads, forced splits, sink, prefill-local): small
+# and odd shapes (rows not a multiple of the tile, sink/window edges inside pages, a short ring),
+# chunks of 1, 16, 512 and 2048 rows, every format, 0, 4 or 8 of 8 KV heads streaming.
+CHECKS = [(1000, 300, 16, 4, None, 100, 200), (700, 77, 8, 4, 3, 100, 200), (700, 77, 4, 4, None, 100, 200),
+          (4096, 512, 16, 0, None, 128, 8192), (4096, 512, 8, 4, None, 128, 8192),
+          (4096, 512, 4, 4, 2, 128, 8192), (5000, 1000, 16, 8, 5, 70, 1000), (65, 65, 16, 0, None, 128, 8192),
+          (300, 1, 16, 4, 2, 100, 200), (300, 1, 8, 8, None, 100, 200), (300, 1, 4, 0, 2, 100, 200),
+          (2000, 16, 8, 4, None, 100, 200), (2000, 16, 4, 8, 3, 70, 1000), (1100, 16, 16, 0, None, 128, 8192),
+          (5000, 1000, 8, 8, 5, 70, 1000), (5000, 512, 4, 8, None, 100, 700),
+          (10000, 2048, 16, 4, None, 128, 2000), (10000, 2048, 8, 0, None, 128, 8192),
+          (10000, 2048, 8, 8, None, 70, 1000), (10000, 2048, 4, 4, None, 128, 8192)]
+
+
+def check(kern, gen):
+    """Runs CHECKS; returns (failed, worst rel L2)."""
     global SINK, PREFILL_LOCAL
-    checks = [(1000, 300, 16, 4, None, 100, 200), (700, 77, 8, 4, 3, 100, 200), (700, 77, 4, 4, None, 100, 200),
-              (4096, 512, 16, 0, None, 128, 8192), (4096, 512, 8, 4, None, 128, 8192),
-              (4096, 512, 4, 4, 2, 128, 8192), (5000, 1000, 16, 8, 5, 70, 1000), (65, 65, 16, 0, None, 128, 8192),
-              (300, 1, 16, 4, 2, 100, 200)]
     worst, failed = 0.0, 0
-    for tokens, chunk, bits, streaming, splits, sink, local in checks:
+    for tokens, chunk, bits, streaming, splits, sink, local in CHECKS:
         SINK, PREFILL_LOCAL = sink, local
         case = Case(tokens, chunk, bits, streaming, gen)
         plan = kern.plan(case, splits)
         part_o, part_ml, out = kern.attend(case, plan)
         kern.launcher(case, plan, part_o, part_ml, out)()
         torch.cuda.synchronize()
-        heads = list(range(HEADS))
-        ref = case.reference(heads)
+        ref = case.reference(list(range(HEADS)))
         got = out.float()
         nan = torch.isnan(got).any().item()
         err = ((got - ref).norm() / ref.norm()).item()
@@ -256,8 +284,26 @@ def main():
             for kvh in range(KV_HEADS):
                 hs = slice(kvh * 4, kvh * 4 + 4)
                 print(f"  kv head {kvh}: rel L2 {((got[:, hs] - ref[:, hs]).norm() / ref[:, hs].norm()).item():.2e}")
+        del case, ref, got, part_o, part_ml, out
     SINK, PREFILL_LOCAL = 128, 8192
-    print(f"checks: {len(checks) - failed} of {len(checks)} passed, worst rel L2 {worst:.2e}")
+    return failed, worst
+
+
+def main():
+    fatbin, compare, quick, checks_only = parse_args(sys.argv[1:])
+    gen = torch.Generator(device=dev).manual_seed(7)
+    kern = Kernel(fatbin)
+    builds = [("this", kern)] + [(label, Kernel(path)) for label, path in compare]
+    print(f"device {torch.cuda.get_device_name(0)}, {SMS} SMs, torch {torch.__version__}, cupy {cp.__version__}")
+
+    summary, total_failed = [], 0
+    for label, k in builds:
+        failed, worst = check(k, gen)
+        total_failed += failed
+        summary.append(f"checks ({label}): {len(CHECKS) - failed} of {len(CHECKS)} passed, worst rel L2 {worst:.2e}")
+        print(summary[-1], flush=True)
+    if checks_only:
+        sys.exit(1 if total_failed else 0)
 
     rows = []
     def add(name, case_flops, ms):
@@ -271,48 +317,65 @@ def main():
         print(f"{name}: median {ms[0]:.3f} ms (min {ms[1]:.3f} max {ms[2]:.3f})"
               + (f", {case_flops / ms[0] / 1e9:.0f} TFLOP/s" if case_flops else ""), flush=True)
 
-    configs = [(32768, 512), (32768, 2048), (32768, 4096)] if not quick else [(32768, 512)]
+    # Formats side by side: each build on the same inputs, timed twice (forward then reverse order),
+    # so that clock drift within the run shows as the spread of a build's two medians.
+    configs = [(32768, 512), (32768, 2048), (32768, 4096)] if not quick else [(32768, 2048)]
+    fmt = {}  # (tokens, chunk, label, bits) -> [median ms]
     for tokens, chunk in configs:
         for bits in (16, 8, 4):
             case = Case(tokens, chunk, bits, 0, gen)
             plan = kern.plan(case)
             bufs = kern.attend(case, plan)
-            add(f"ours b{bits} {tokens}/{chunk} splits {plan['kv_splits']}", flops(case),
-                median_ms(kern.launcher(case, plan, *bufs)))
+            launch = [(label, k.launcher(case, plan, *bufs)) for label, k in builds]
+            for order in (launch, launch[::-1]):
+                for label, go in order:
+                    ms = median_ms(go)
+                    fmt.setdefault((tokens, chunk, label, bits), []).append(ms[0])
+                    add(f"{label} b{bits} {tokens}/{chunk} splits {plan['kv_splits']}", flops(case), ms)
             if bits == 16:
-                add(f"ours b16 {tokens}/{chunk} kernel only", flops(case),
+                add(f"this b16 {tokens}/{chunk} kernel only", flops(case),
                     median_ms(kern.launcher(case, plan, *bufs, merge=False)))
-                if chunk == 512:
+                if chunk == 512 and not quick:
                     for s in (1, 2, 4, 6, 8):
                         p2 = kern.plan(case, s)
                         b2 = kern.attend(case, p2)
-                        add(f"ours b16 {tokens}/{chunk} splits {s}", flops(case),
-                            median_ms(kern.launcher(case, p2, *b2)))
+                        add(f"this b16 {tokens}/{chunk} splits {s}", flops(case), median_ms(kern.launcher(case, p2, *b2)))
                 add(f"SDPA flash {tokens}/{chunk} (lower-right causal)", flops(case),
                     sdpa_chunk(case, SDPBackend.FLASH_ATTENTION))
-            del case, bufs
-    sq = 32768
-    sq_flops = 4.0 * D * HEADS * sq * (sq + 1) / 2
-    add(f"SDPA flash square causal {sq}", sq_flops, sdpa_square(sq, SDPBackend.FLASH_ATTENTION))
-    add(f"SDPA cuDNN square causal {sq}", sq_flops,
-        sdpa_square(sq, SDPBackend.CUDNN_ATTENTION))
+            del case, bufs, launch
+    if not quick:
+        sq = 32768
+        sq_flops = 4.0 * D * HEADS * sq * (sq + 1) / 2
+        add(f"SDPA flash square causal {sq}", sq_flops, sdpa_square(sq, SDPBackend.FLASH_ATTENTION))
+        add(f"SDPA cuDNN square causal {sq}", sq_flops, sdpa_square(sq, SDPBackend.CUDNN_ATTENTION))
 
-    # Streaming heads: dense-only vs half the KV heads streaming, chunk 512 and 4096.
-    for tokens in (32768, 131072):
-        for chunk in (512, 4096):
-            for streaming in (0, 4):
-                case = Case(tokens, chunk, 16, streaming, gen)
-                plan = kern.plan(case)
-                bufs = kern.attend(case, plan)
-                add(f"ours b16 {tokens}/{chunk} streaming kv heads {streaming}/8", flops(case) if streaming == 0 else 0,
-                    median_ms(kern.launcher(case, plan, *bufs)))
-                del case, bufs
+        # Streaming heads: dense-only vs half the KV heads streaming, chunk 512 and 4096.
+        for tokens in (32768, 131072):
+            for chunk in (512, 4096):
+                for streaming in (0, 4):
+                    case = Case(tokens, chunk, 16, streaming, gen)
+                    plan = kern.plan(case)
+                    bufs = kern.attend(case, plan)
+                    add(f"this b16 {tokens}/{chunk} streaming kv heads {streaming}/8",
+                        flops(case) if streaming == 0 else 0, median_ms(kern.launcher(case, plan, *bufs)))
+                    del case, bufs
 
-    print(f"\nchecks: {len(checks) - failed} of {len(checks)} passed")
+    print()
+    for line in summary:
+        print(line)
     print("| run | median ms | TFLOP/s |")
     print("|---|---|---|")
     for name, ms, tf in rows:
         print(f"| {name} | {ms:.3f} | {tf:.0f} |")
+    print("\n| context / rows | build | bf16 ms | int8 ms | int4 ms | int8 / bf16 | int4 / bf16 |")
+    print("|---|---|---|---|---|---|---|")
+    for tokens, chunk in configs:
+        for label, _ in builds:
+            t = {b: fmt[(tokens, chunk, label, b)] for b in (16, 8, 4)}
+            lo = {b: min(v) for b, v in t.items()}
+            span = {b: "/".join(f"{x:.3f}" for x in v) for b, v in t.items()}
+            print(f"| {tokens} / {chunk} | {label} | {span[16]} | {span[8]} | {span[4]} | "
+                  f"{lo[8] / lo[16]:.3f} | {lo[4] / lo[16]:.3f} |")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,15 @@
 // of one GQA group (HPC the largest power of two dividing the group, at most 8; T = 128 / HPC):
 // warp w holds 16 rows of head w % HPC, so the 128 M-rows of the CTA share every K/V tile it
 // loads. The CTA walks the key pages its rows can see, one 64-token page per step, through a
-// 3-stage cp.async pipeline; int8/int4 pages travel as raw codes and (scale, zero) pairs and are
-// dequantized to bf16 in shared memory once per page. Streaming heads walk only the pages that
-// meet the Λ mask (the sink pages, then the window's), so skipped pages are never loaded. Only
-// tiles that some row sees partly are masked; softmax runs in the log2 domain (exp2, the scale
-// folded into one FFMA).
+// cp.async pipeline (4 stages for bf16 pages, 3 for quantized), one barrier per page. bf16 pages:
+// S = Q K^T of page b + 1 is computed while page b's softmax and P V run, so that one warp's
+// tensor-core and FP32 work overlap. int8/int4 pages travel as raw codes and (scale, zero) pairs
+// and are dequantized to bf16 in shared memory once per page, into one of two tile pairs: each
+// thread's share of page b + 1 is interleaved with its warp's MMAs of page b (no barrier between
+// them, so the conversion fills the math's latency stalls instead of stopping the tensor cores).
+// Streaming heads walk only the pages that meet the Λ mask (the sink pages, then the window's), so
+// skipped pages are never loaded. Only tiles that some row sees partly are masked; softmax runs in
+// the log2 domain (exp2, the scale folded into one FFMA).
 //
 // Work items (tile, head group, KV split) are numbered so that all dense (retrieval) heads' items
 // come first, longest tiles first (the host orders the tiles), the cheap streaming items last.
@@ -20,7 +24,6 @@
 #include "kv_layout.cuh"
 
 #define PF_THREADS 256
-#define PF_STAGES 3
 
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* smem) {
   const uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
@@ -34,8 +37,8 @@ __device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
   return *reinterpret_cast<uint32_t*>(&h);
 }
 
-// Shared-memory sizes: bf16 pages: PF_STAGES x (K, V) tiles of 64 x (D + 8) bf16; quantized pages:
-// PF_STAGES x raw (K codes, V codes, K params, V params) plus one bf16 (K, V) tile pair. Then the
+// Shared-memory sizes: bf16 pages: 4 stages of (K, V) tiles of 64 x (D + 8) bf16; quantized pages:
+// 3 stages of raw (K codes, V codes, K params, V params) plus two bf16 (K, V) tile pairs. Then the
 // 128 query rows. Rows are padded by 16 bytes so that ldmatrix's 8 rows fall in distinct banks.
 template <int BITS, int D>
 struct PrefillSmem {
@@ -43,9 +46,10 @@ struct PrefillSmem {
   static constexpr int TILE = 64 * LDS * 2;                  // bytes of one bf16 K or V tile
   static constexpr int CODES = 64 * D * BITS / 8;            // bytes of one page's K or V codes
   static constexpr int RAW = BITS == 16 ? 2 * TILE : 2 * CODES + 2 * 64 * 4;
-  static constexpr int QBUF = BITS == 16 ? 0 : 2 * TILE;     // dequantized tile pair
+  static constexpr int STAGES = BITS == 16 ? 4 : 3;          // cp.async stages
+  static constexpr int QBUF = BITS == 16 ? 0 : 4 * TILE;     // two dequantized tile pairs
   static constexpr int Q = 128 * LDS * 2;
-  static constexpr int BYTES = PF_STAGES * RAW + QBUF + Q;
+  static constexpr int BYTES = STAGES * RAW + QBUF + Q;
 };
 
 // 8 bf16 values code * scale + zero of 8 int8 codes (w0, w1) or int4 codes (w0): a byte is
@@ -82,8 +86,8 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
   constexpr int LDS = S::LDS;
   extern __shared__ __align__(16) unsigned char prefill_smem[];
   unsigned char* raw = prefill_smem;
-  bf16* qbuf = reinterpret_cast<bf16*>(prefill_smem + PF_STAGES * S::RAW);
-  bf16* sq = reinterpret_cast<bf16*>(prefill_smem + PF_STAGES * S::RAW + S::QBUF);
+  bf16* qbuf = reinterpret_cast<bf16*>(prefill_smem + S::STAGES * S::RAW);
+  bf16* sq = reinterpret_cast<bf16*>(prefill_smem + S::STAGES * S::RAW + S::QBUF);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
   // This CTA's work item.
@@ -173,6 +177,27 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
     }
   };
 
+  // Dequantizes this thread's chunk k (of D / 16) of the raw page at src into the tile pair at dst:
+  // 8 channels of one K or V vector; slots from `valid` on become zeros (never-written slots may
+  // hold NaN). Branch-free, so that it can sit between the MMAs of one basic block.
+  auto dequant = [&](int k, const unsigned char* src, bf16* dst, int valid) {
+    const int j = threadIdx.x + k * PF_THREADS;
+    const int kv = j / (64 * D / 8), t = (j / (D / 8)) % 64, c = (j % (D / 8)) * 8;
+    const float2 sz = __half22float2(reinterpret_cast<const __half2*>(src + 2 * S::CODES)[kv * 64 + t]);
+    const unsigned char* codes = src + kv * S::CODES + (t * D + c) * BITS / 8;
+    uint4 u;
+    if constexpr (BITS == 8) {
+      const uint2 w = *reinterpret_cast<const uint2*>(codes);
+      u = dequant8<8>(w.x, w.y, sz.x, sz.y);
+    } else {
+      u = dequant8<4>(*reinterpret_cast<const uint32_t*>(codes), 0, sz.x, sz.y);
+    }
+    if (t >= valid) u = make_uint4(0, 0, 0, 0);
+    *reinterpret_cast<uint4*>(dst + (kv * 64 + t) * LDS + c) = u;
+  };
+  constexpr int CHUNKS = 2 * 64 * D / 8 / PF_THREADS;  // = D / 16, one per QK^T k-step
+  static_assert(BITS == 16 || CHUNKS == D / 16, "a dequantized chunk per k-step of S = Q K^T");
+
   // The queries of this CTA (warp w's rows at w * 16); rows past nrows are zero, their results dropped.
   for (int i = threadIdx.x; i < 128 * D / 8; i += PF_THREADS) {
     const int r = i / (D / 8), c = (i % (D / 8)) * 8, w = r >> 4;
@@ -181,15 +206,53 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
     if (row < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + row) * heads + hh) * D + c);
     *reinterpret_cast<uint4*>(sq + r * LDS + c) = u;
   }
+  // The pipeline, in step i (page b = b0 + i), page b + AHEAD loaded. bf16 pages: S = Q K^T of
+  // page b + 1 is computed while page b's softmax and P V run, independent work in one basic
+  // block, so that the scheduler interleaves the warp's tensor-core and FP32 chains (the warp no
+  // longer skips a page past its rows: masked whole, it adds nothing). Quantized pages: raw page
+  // b + 1 is dequantized in step i, its chunks interleaved with the MMAs of S(b), into the other
+  // tile pair. (The bf16 scheme measured slower on int8 pages: it needs a third tile pair and Q
+  // re-read from shared memory to fit in registers.)
+  constexpr int AHEAD = BITS == 16 ? S::STAGES - 1 : S::STAGES;
+  auto tile_of = [&](int i) { return reinterpret_cast<const bf16*>(raw + (i % S::STAGES) * S::RAW); };
 #pragma unroll
-  for (int s = 0; s < PF_STAGES - 1; s++) {
+  for (int s = 0; s < AHEAD; s++) {
     if (b0 + s < b1) load(b0 + s, s);
     cp_async_commit();
   }
+  cp_async_wait<AHEAD - 1>();  // page b0 has landed
   __syncthreads();
   uint32_t qf[D / 16][4];
 #pragma unroll
   for (int kk = 0; kk < D / 16; kk++) ldmatrix_x4(qf[kk], sq + (warp * 16 + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8);
+  // S = Q K^T of the tile pair at sk; quantized pages: dequantizes chunk kk of raw page src into
+  // dst after k-step kk.
+  auto qk = [&](float (&s)[8][4], const bf16* sk, const unsigned char* src, bf16* dst, int valid) {
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+      for (int j = 0; j < 4; j++) s[n][j] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+      for (int nj = 0; nj < 4; nj++) {
+        uint32_t kf[4];
+        ldmatrix_x4(kf, sk + (nj * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);
+        mma_bf16(s[2 * nj], qf[kk], kf[0], kf[1]);
+        mma_bf16(s[2 * nj + 1], qf[kk], kf[2], kf[3]);
+        if constexpr (BITS != 16)
+          if (nj == 3) dequant(kk, src, dst, valid);
+      }
+    }
+  };
+  float s[8][4];
+  if constexpr (BITS == 16) {
+    qk(s, tile_of(0), nullptr, nullptr, 0);
+  } else {
+    const int valid = min(PAGE_TOKENS, last - logical_of(b0) * PAGE_TOKENS);
+#pragma unroll
+    for (int k = 0; k < CHUNKS; k++) dequant(k, raw, qbuf, valid);
+  }
 
   float o[D / 8][4];
 #pragma unroll
@@ -200,63 +263,10 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
   const float sl2 = scale * 1.4426950408889634f;
   const int qlo = p0 + r0, qhi = qlo + 15;  // the warp's rows' positions
   const int qpos[2] = {qlo + (lane >> 2), qlo + (lane >> 2) + 8};
-
-  for (int b = b0; b < b1; b++) {
-    const int i = b - b0, st = i % PF_STAGES;
-    cp_async_wait<PF_STAGES - 2>();
-    __syncthreads();  // stage st has landed for all threads; the stage read last step is free to refill
-    if (b + PF_STAGES - 1 < b1) load(b + PF_STAGES - 1, (i + PF_STAGES - 1) % PF_STAGES);
-    cp_async_commit();
-    const int logical = logical_of(b), kbase = logical * PAGE_TOKENS;
-    const bf16* sk;
-    if constexpr (BITS == 16) {
-      sk = reinterpret_cast<const bf16*>(raw + st * S::RAW);
-    } else {
-      // Dequantize the page into qbuf; slots from `valid` on become zeros.
-      const int valid = min(PAGE_TOKENS, last - kbase);
-      const unsigned char* src = raw + st * S::RAW;
-      const __half2* params = reinterpret_cast<const __half2*>(src + 2 * S::CODES);
-#pragma unroll
-      for (int k = 0; k < 2 * 64 * D / 8 / PF_THREADS; k++) {
-        const int j = threadIdx.x + k * PF_THREADS;
-        const int kv = j / (64 * D / 8), t = (j / (D / 8)) % 64, c = (j % (D / 8)) * 8;
-        uint4 u = make_uint4(0, 0, 0, 0);
-        if (t < valid) {
-          const float2 sz = __half22float2(params[kv * 64 + t]);
-          const unsigned char* codes = src + kv * S::CODES + (t * D + c) * BITS / 8;
-          if constexpr (BITS == 8) {
-            const uint2 w = *reinterpret_cast<const uint2*>(codes);
-            u = dequant8<8>(w.x, w.y, sz.x, sz.y);
-          } else {
-            u = dequant8<4>(*reinterpret_cast<const uint32_t*>(codes), 0, sz.x, sz.y);
-          }
-        }
-        *reinterpret_cast<uint4*>(qbuf + (kv * 64 + t) * LDS + c) = u;
-      }
-      __syncthreads();
-      sk = qbuf;
-    }
-    const bf16* sv = sk + 64 * LDS;
-    // The warp skips a page none of its rows sees (only at the diagonal: pages walked are seen by
-    // the tile's last row).
-    if (kbase >= qhi) continue;
-    float s[8][4];
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-#pragma unroll
-      for (int j = 0; j < 4; j++) s[n][j] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++)
-#pragma unroll
-      for (int nj = 0; nj < 4; nj++) {
-        uint32_t kf[4];
-        ldmatrix_x4(kf, sk + (nj * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);
-        mma_bf16(s[2 * nj], qf[kk], kf[0], kf[1]);
-        mma_bf16(s[2 * nj + 1], qf[kk], kf[2], kf[3]);
-      }
-    // Mask only a page some row of the warp sees partly (the diagonal, the window's edges). A sink
-    // page counts only its sink keys and a window page only keys past the sink, so that a page
-    // holding both (sink not a multiple of 64, window reaching back to it) counts each key once.
+  // Mask only a page some row of the warp sees partly (the diagonal, the window's edges). A sink
+  // page counts only its sink keys and a window page only keys past the sink, so that a page
+  // holding both (sink not a multiple of 64, window reaching back to it) counts each key once.
+  auto mask = [&](int b, int kbase) {
     const bool sink_page = !retrieval && b < sink_blocks;
     const bool full = kbase + PAGE_TOKENS <= qlo &&
                       (retrieval || (sink_page ? kbase + PAGE_TOKENS <= sink : kbase >= sink && kbase >= qhi - window));
@@ -270,6 +280,46 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
                                                                          : key >= sink && key >= qpos[r] - window));
           if (!visible) s[n][e] = -INFINITY;
         }
+    }
+  };
+
+  for (int b = b0; b < b1; b++) {
+    const int i = b - b0;
+    cp_async_wait<AHEAD - 2>();
+    // bf16: page b + 1 has landed for all threads; the stage of page b - 1 is free to refill.
+    // Quantized: page b + 1 has landed, page b's tile pair is complete, and the tile pair and raw
+    // stage of page b - 1 are free.
+    __syncthreads();
+    if constexpr (BITS == 16) {
+      if (b + AHEAD < b1) load(b + AHEAD, (i + AHEAD) % S::STAGES);
+    } else {
+      if (b + AHEAD < b1) load(b + AHEAD, i % S::STAGES);
+    }
+    cp_async_commit();
+    const int kbase = logical_of(b) * PAGE_TOKENS;
+    const bf16* sv;
+    float sn[8][4];
+    if constexpr (BITS == 16) {
+      mask(b, kbase);
+      // S of page b + 1 (after the last page: of a stale tile, never used).
+      qk(sn, tile_of(i + 1), nullptr, nullptr, 0);
+      sv = tile_of(i) + 64 * LDS;
+    } else {
+      const bf16* sk = qbuf + (i & 1) * 128 * LDS;
+      sv = sk + 64 * LDS;
+      // Page b + 1 (after the last page: whatever its stage holds, into a tile pair nobody reads).
+      const unsigned char* next_raw = raw + ((i + 1) % S::STAGES) * S::RAW;
+      bf16* next_tile = qbuf + ((i + 1) & 1) * 128 * LDS;
+      const int next_valid = min(PAGE_TOKENS, last - logical_of(b + 1) * PAGE_TOKENS);
+      // The warp skips a page none of its rows sees (only at the diagonal: pages walked are seen
+      // by the tile's last row).
+      if (kbase >= qhi) {
+#pragma unroll
+        for (int k = 0; k < CHUNKS; k++) dequant(k, next_raw, next_tile, next_valid);
+        continue;
+      }
+      qk(s, sk, next_raw, next_tile, next_valid);
+      mask(b, kbase);
     }
     // Online softmax; the thread holds rows qpos[0] (c0, c1) and qpos[1] (c2, c3).
     float mx[2] = {-INFINITY, -INFINITY};
@@ -315,6 +365,12 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
         mma_bf16(o[2 * nd], pa, vf[0], vf[1]);
         mma_bf16(o[2 * nd + 1], pa, vf[2], vf[3]);
       }
+    }
+    if constexpr (BITS == 16) {
+#pragma unroll
+      for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[n][e] = sn[n][e];
     }
   }
   cp_async_wait<0>();

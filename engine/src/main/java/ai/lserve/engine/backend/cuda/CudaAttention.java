@@ -149,14 +149,18 @@ final class CudaAttention {
   /** Rows x KV splits of one step's partial results at most (a 2048-row chunk gets 4 splits). */
   static final int MAX_ROW_SPLITS = 8192;
 
-  /** Query rows (tile rows x heads) of one prefill CTA, its threads, its cp.async stages (attention_prefill.cuh). */
-  static final int PREFILL_M = 128, PREFILL_THREADS = 256, PREFILL_STAGES = 3;
+  /** Query rows (tile rows x heads) of one prefill CTA, its threads (attention_prefill.cuh). */
+  static final int PREFILL_M = 128, PREFILL_THREADS = 256;
 
-  /** Dynamic shared memory of the prefill kernel (PrefillSmem in attention_prefill.cuh). */
+  /**
+   * Dynamic shared memory of the prefill kernel (PrefillSmem in attention_prefill.cuh): 4 cp.async
+   * stages of bf16 pages, or 3 stages of raw quantized pages plus two dequantized tile pairs; then Q.
+   */
   static int prefillSharedBytes(int bits, int d) {
     int lds = d + 8, tile = 64 * lds * 2;
     int raw = bits == 16 ? 2 * tile : 2 * (64 * d * bits / 8) + 2 * 64 * 4;
-    return PREFILL_STAGES * raw + (bits == 16 ? 0 : 2 * tile) + PREFILL_M * lds * 2;
+    int stages = bits == 16 ? 4 : 3;
+    return stages * raw + (bits == 16 ? 0 : 4 * tile) + PREFILL_M * lds * 2;
   }
 
   /**
