@@ -299,6 +299,7 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
   __syncthreads();
   if (!last) return;
   __threadfence();
+  // A warp per query head; a lane per 4 channels, 16 splits' partial results loaded before use.
   for (int g = warp; g < members; g += ATTN_WARPS) {
     const int head = h * group + g0 + g;
     const bf16* ks = k_self + ((size_t)row * kv_heads + h) * d;
@@ -310,19 +311,31 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
     for (int s2 = lane; s2 < splits; s2 += 32) mx = fmaxf(mx, __ldcg(part_ml + 2 * (at + s2)));
     mx = warp_max(mx);
     const bf16* vs = v_self + ((size_t)row * kv_heads + h) * d;
-    for (int c = lane; c < d; c += 32) {
-      const float fs = expf(self - mx);
-      float sum_l = fs, sum_o = fs * __bfloat162float(vs[c]);
-#pragma unroll 8
-      for (int s2 = 0; s2 < splits; s2++) {
-        const float m2 = __ldcg(part_ml + 2 * (at + s2)), l2 = __ldcg(part_ml + 2 * (at + s2) + 1);
-        const float o2 = __ldcg(part_o + (at + s2) * d + c);
-        if (m2 == -INFINITY) continue;  // an empty split
-        const float f = expf(m2 - mx);
-        sum_l += l2 * f;
-        sum_o += o2 * f;
+    const float fs = expf(self - mx);
+    for (int c = 4 * lane; c < d; c += 128) {
+      float sum_l = fs, acc[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) acc[i] = fs * __bfloat162float(vs[c + i]);
+      for (int s0 = 0; s0 < splits; s0 += 16) {
+        float4 ov[16];
+        float2 ml[16];
+#pragma unroll
+        for (int u = 0; u < 16; u++) {
+          const int s2 = min(s0 + u, splits - 1);
+          ov[u] = __ldcg(reinterpret_cast<const float4*>(part_o + (at + s2) * d + c));
+          ml[u] = __ldcg(reinterpret_cast<const float2*>(part_ml + 2 * (at + s2)));
+        }
+#pragma unroll
+        for (int u = 0; u < 16; u++) {
+          if (s0 + u >= splits) break;
+          if (ml[u].x == -INFINITY) continue;  // an empty split (its o may be unwritten)
+          const float f = expf(ml[u].x - mx);
+          sum_l += ml[u].y * f;
+          acc[0] += ov[u].x * f, acc[1] += ov[u].y * f, acc[2] += ov[u].z * f, acc[3] += ov[u].w * f;
+        }
       }
-      out[((size_t)row * heads + head) * d + c] = __float2bfloat16(sum_o / sum_l);
+#pragma unroll
+      for (int i = 0; i < 4; i++) out[((size_t)row * heads + head) * d + c + i] = __float2bfloat16(acc[i] / sum_l);
     }
   }
 }

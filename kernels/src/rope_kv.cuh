@@ -103,22 +103,30 @@ __device__ void rope_append(bf16* q, bf16* k, const bf16* v, const float* inv_fr
     const int logical = pos / PAGE_TOKENS;
     const int page = slot >= 0 ? page_tables[info[SLICE_TABLE] + logical]
                                : ring_page(rings, info[SLICE_RING], info[SLICE_RING_LEN], sink_pages, logical);
+    // A decode row's statistics too (kmax: see below): the page's current ones, loaded early.
+    const int per_page = PAGE_TOKENS / LOGICAL_TOKENS;
+    const bool stats = kmax && slot >= 0, fresh = pos % LOGICAL_TOKENS == 0;
+    const size_t at = (((size_t)page * ret.heads + slot) * per_page + pos / LOGICAL_TOKENS % per_page) * d;
+    __half old_max[8], old_min[8];  // channels lane + 32i, d <= 256
+    if (stats && !fresh)
+#pragma unroll
+      for (int i = 0; i < 8; i++)
+        if (lane + 32 * i < d) old_max[i] = kmax[at + lane + 32 * i], old_min[i] = kmin[at + lane + 32 * i];
     rope_head(k + ((size_t)row * kv_heads + h) * d, inv_freq, d, pos, kb);
     __syncwarp();
     if (slot >= 0) {
       const size_t vec = kv_vector(page, ret.heads, slot, pos % PAGE_TOKENS);
       store_vector<BITS>(ret.keys, ret.key_params, vec, d, kb);
       store_vector<BITS>(ret.values, ret.value_params, vec, d, vb);
-      if (kmax) {  // a decode row's key into its logical page's statistics, as kv_key_stats does
-        const int per_page = PAGE_TOKENS / LOGICAL_TOKENS;
-        const bool fresh = pos % LOGICAL_TOKENS == 0;
-        const size_t at = (((size_t)page * ret.heads + slot) * per_page + pos / LOGICAL_TOKENS % per_page) * d;
-        for (int c = lane; c < d; c += 32) {
+      if (stats)  // a decode row's key into its logical page's statistics, as kv_key_stats does
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+          const int c = lane + 32 * i;
+          if (c >= d) break;
           const float key = __half2float(__float2half_rn(kb[c]));
-          kmax[at + c] = __float2half_rn(fresh ? key : fmaxf(__half2float(kmax[at + c]), key));
-          kmin[at + c] = __float2half_rn(fresh ? key : fminf(__half2float(kmin[at + c]), key));
+          kmax[at + c] = __float2half_rn(fresh ? key : fmaxf(__half2float(old_max[i]), key));
+          kmin[at + c] = __float2half_rn(fresh ? key : fminf(__half2float(old_min[i]), key));
         }
-      }
     } else {
       const size_t vec = kv_vector(page, str.heads, -1 - slot, pos % PAGE_TOKENS);
       store_vector<BITS>(str.keys, str.key_params, vec, d, kb);

@@ -23,7 +23,7 @@ final class CudaAttention {
   private final Launcher launcher;
   private final Transfers transfers;
   private final DeviceArena arena;
-  private final int multiprocessors;
+  private final int multiprocessors, maxSharedBytes;
   /** This step's attention partial results, shared by its layers (scratch lives for a whole step). */
   private CUdeviceptr partO, partMl;
   private long partGeneration = -1, partEntries;
@@ -32,7 +32,12 @@ final class CudaAttention {
   private final CUdeviceptr splitCounters;
   private static final int SPLIT_COUNTERS = 1 << 16;
 
-  CudaAttention(Launcher launcher, Transfers transfers, DeviceArena arena, int multiprocessors) {
+  /**
+   * {@code maxSharedBytes}: a block's opt-in shared memory; prefill tiles that need more (bf16 d
+   * 128 on an A100 or an sm_89 GPU) run on the CUDA-core kernel instead.
+   */
+  CudaAttention(Launcher launcher, Transfers transfers, DeviceArena arena, int multiprocessors, int maxSharedBytes) {
+    this.maxSharedBytes = maxSharedBytes;
     this.launcher = launcher;
     this.transfers = transfers;
     this.arena = arena;
@@ -70,10 +75,10 @@ final class CudaAttention {
     if (anySelecting && meta.due(layer)) select(q, layer, meta, cache, sel, selRows, perQuery);
     List<StepBatch.Slice> slices = meta.batch.slices();
 
-    // Prefill rows go to the tensor-core kernel (head dims 64 and 128) in tiles of PREFILL_M / hpc
-    // rows of one sequence, hpc query heads of a GQA group per CTA; decode rows, and prefill rows of
-    // other head dims, to the CUDA-core kernel.
-    boolean tensorCores = d == 64 || d == 128;
+    // Prefill rows go to the tensor-core kernel (head dims 64 and 128, where its shared memory
+    // fits) in tiles of PREFILL_M / hpc rows of one sequence, hpc query heads of a GQA group per
+    // CTA; decode rows, and other prefill rows, to the CUDA-core kernel.
+    boolean tensorCores = (d == 64 || d == 128) && prefillSharedBytes(l.format().bits, d) <= maxSharedBytes;
     int hpc = Integer.lowestOneBit(group), tileRows = PREFILL_M / hpc;
     StepMeta.IntList pagedRows = new StepMeta.IntList();
     List<int[]> tiles = new ArrayList<>(); // {slice, first row, rows, keys before its last row}

@@ -66,7 +66,8 @@ public final class CudaBackend implements Backend {
     this.wideGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN) >= GEMM_WIDE_SMEM;
     this.hopperGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) == 9
         && device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR) == 0;
-    this.attention = new CudaAttention(launcher, transfers, arena, multiprocessors);
+    this.attention = new CudaAttention(launcher, transfers, arena, multiprocessors,
+        device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN));
   }
 
   /**
