@@ -17,7 +17,6 @@
 #include "kv_layout.cuh"
 
 #define ATTN_WARPS 4
-#define ATTN_MAX_GROUP 8
 #define KEY_BATCH (CPL < 4 ? 4 * CPL : 16)  // 8-channel key chunks loaded together (a whole row up to d 128)
 #define VALUE_BATCH 16                      // value rows loaded together
 #define ATTN_MAX_MERGE 256                  // KV splits attn_merge takes (CudaAttention.maxSplits)
@@ -58,8 +57,9 @@ template <int BITS, int N>
 __device__ __forceinline__ float code_value(const RawCodes<BITS, N>& r, int i, int c, float scale, float zero) {
   if constexpr (BITS == 16) {
     return __uint_as_float((i & 1 ? r.w[i / 2] >> 16 : r.w[i / 2] & 0xffffu) << 16);
-  } else if constexpr (BITS == 8) {
-    return fmaf((float)((r.w[i / 4] >> (8 * (i & 3))) & 0xff), scale, zero);
+  } else if constexpr (BITS == 8) {  // the byte under 2^23's exponent, minus 2^23: no integer conversion
+    const float code = __uint_as_float(__byte_perm(r.w[i / 4], 0x4b000000u, 0x7440 | (i & 3))) - 8388608.f;
+    return fmaf(code, scale, zero);
   } else {
     const int nibble = N == 1 ? (c & 1) : i;
     return fmaf((float)((r.w[nibble / 8] >> (4 * (nibble & 7))) & 0xf), scale, zero);
@@ -104,16 +104,16 @@ struct KeyPages {
   }
 };
 
-template <int BITS, int CPL>
+template <int BITS, int CPL, int MG>
 __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, const bf16* q, int heads, int kv_heads, int d, int splits,
                            int group_split, const int* row_slice, const int* slice_info, const int* page_tables,
                            const int* rings, int sink_pages, const int* head_slot, KvPool ret, KvPool str,
                            const int* sel, const int* sel_store, int slot_stride, int max_ranked, int per_query,
                            int sink, int local, int prefill_window, float scale, bf16* out, const bf16* k_self,
                            const bf16* v_self, int* done) {
-  __shared__ float qs[ATTN_MAX_GROUP][32 * CPL];
-  __shared__ float wo[ATTN_WARPS][ATTN_MAX_GROUP][32 * CPL];
-  __shared__ float wml[ATTN_WARPS][ATTN_MAX_GROUP][2];
+  __shared__ float qs[MG][32 * CPL];
+  __shared__ float wo[ATTN_WARPS][MG][32 * CPL];
+  __shared__ float wml[ATTN_WARPS][MG][2];
   const int row = row_list ? row_list[blockIdx.x] : blockIdx.x, h = blockIdx.y / group_split, split = blockIdx.z;
   const int group = heads / kv_heads, members = group / group_split, g0 = (blockIdx.y % group_split) * members;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -121,7 +121,7 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
   const int pos = info[SLICE_START] + row - info[SLICE_ROW];
 
   {  // the group's queries into shared memory, every thread's loads issued before the stores
-    constexpr int PER = ATTN_MAX_GROUP * 32 * CPL / 128;
+    constexpr int PER = (MG * 32 * CPL + 127) / 128;
     const int total = members * d;
     const bf16* qg = q + ((size_t)row * heads + h * group + g0) * d;
     bf16 qv[PER];
@@ -170,15 +170,17 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
   const int u0 = split * per, u1 = min(units, u0 + per);
   __syncthreads();
 
-  float m[ATTN_MAX_GROUP], l[ATTN_MAX_GROUP], o[ATTN_MAX_GROUP][CPL];
+  float m[MG], l[MG], o[MG][CPL];
 #pragma unroll
-  for (int g = 0; g < ATTN_MAX_GROUP; g++) {
+  for (int g = 0; g < MG; g++) {
     m[g] = -INFINITY;
     l[g] = 0.f;
 #pragma unroll
     for (int i = 0; i < CPL; i++) o[g][i] = 0.f;
   }
 
+  // Not unrolled: the body is large, and copies of it cost more in instruction fetch than they save.
+#pragma unroll 1
   for (int unit = u0 + warp; unit < u1; unit += ATTN_WARPS) {
     int page, lo, hi;
     kp.block(unit >> 1, page, lo, hi);
@@ -188,9 +190,9 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
       // q.k, a lane per token: the key row's codes first (an invalid lane reloads the first token).
       const size_t kvec = kv_vector(page, pool.heads, pool_head, (valid ? base + lane : base) % PAGE_TOKENS);
       const float2 ksz = vector_params<BITS>(pool.key_params, kvec);
-      float s[ATTN_MAX_GROUP];
+      float s[MG];
 #pragma unroll
-      for (int g = 0; g < ATTN_MAX_GROUP; g++) s[g] = 0.f;
+      for (int g = 0; g < MG; g++) s[g] = 0.f;
 #pragma unroll
       for (int c0 = 0; c0 < 32 * CPL; c0 += KEY_BATCH * 8) {
         RawCodes<BITS, 8> kr[KEY_BATCH];
@@ -204,15 +206,15 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
 #pragma unroll
           for (int i = 0; i < 8; i++) kf[i] = code_value<BITS, 8>(kr[u], i, c, ksz.x, ksz.y);
 #pragma unroll
-          for (int g = 0; g < ATTN_MAX_GROUP; g++)
+          for (int g = 0; g < MG; g++)
             if (g < members)
 #pragma unroll
               for (int i = 0; i < 8; i++) s[g] = fmaf(qs[g][c + i], kf[i], s[g]);
         }
       }
-      float p[ATTN_MAX_GROUP];
+      float p[MG];
 #pragma unroll
-      for (int g = 0; g < ATTN_MAX_GROUP; g++) {
+      for (int g = 0; g < MG; g++) {
         if (g >= members) continue;
         const float sg = valid ? s[g] * scale : -INFINITY;
         const float mn = fmaxf(m[g], warp_max(sg));  // lane 0's token is valid: finite
@@ -225,7 +227,7 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
       }
       // p.v, a lane per CPL channels: a batch of value rows' codes first, then their sums.
       const int n = min(32, hi - base), c = min(lane * CPL, d - CPL);
-#pragma unroll
+#pragma unroll 1
       for (int t0 = 0; t0 < 32; t0 += VALUE_BATCH) {
         if (t0 >= n) break;
         RawCodes<BITS, CPL> vr[VALUE_BATCH];
@@ -243,7 +245,7 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
 #pragma unroll
           for (int i = 0; i < CPL; i++) vv[i] = lane * CPL < d ? code_value<BITS, CPL>(vr[u], i, c, vsz[u].x, vsz[u].y) : 0.f;
 #pragma unroll
-          for (int g = 0; g < ATTN_MAX_GROUP; g++) {
+          for (int g = 0; g < MG; g++) {
             if (g >= members) continue;
             const float pt = __shfl_sync(0xffffffffu, p[g], t0 + u);
 #pragma unroll
@@ -256,7 +258,7 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
 
   // Merge the warps' states, then write this split's (o, m, l) per query head.
 #pragma unroll
-  for (int g = 0; g < ATTN_MAX_GROUP; g++) {
+  for (int g = 0; g < MG; g++) {
     if (g >= members) continue;
 #pragma unroll
     for (int i = 0; i < CPL; i++) wo[warp][g][lane * CPL + i] = o[g][i];
@@ -312,10 +314,12 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
     mx = warp_max(mx);
     const bf16* vs = v_self + ((size_t)row * kv_heads + h) * d;
     const float fs = expf(self - mx);
+#pragma unroll 1
     for (int c = 4 * lane; c < d; c += 128) {
       float sum_l = fs, acc[4];
 #pragma unroll
       for (int i = 0; i < 4; i++) acc[i] = fs * __bfloat162float(vs[c + i]);
+#pragma unroll 1
       for (int s0 = 0; s0 < splits; s0 += 16) {
         float4 ov[16];
         float2 ml[16];
@@ -340,8 +344,8 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
   }
 }
 
-#define ATTN_ENTRY(BITS, CPL)                                                                                      \
-  extern "C" __global__ void __launch_bounds__(128) attn_paged_b##BITS##_c##CPL(                                   \
+#define ATTN_ENTRY(BITS, CPL, MG)                                                                                      \
+  extern "C" __global__ void __launch_bounds__(128) attn_paged_b##BITS##_c##CPL##_g##MG(                                   \
       float* part_o, float* part_ml, const int* row_list, const bf16* q, int heads, int kv_heads, int d, int splits,  \
       int group_split,                                                                                             \
       const int* row_slice, const int* slice_info, const int* page_tables, const int* rings, int sink_pages,        \
@@ -349,12 +353,16 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
       __half* skp, __half* svp, int s_heads, const int* sel, const int* sel_store, int slot_stride, int max_ranked,  \
       int per_query, int sink, int local, int prefill_window, float scale, bf16* out, const bf16* k_self,           \
       const bf16* v_self, int* done) {                                                                             \
-    attn_paged<BITS, CPL>(part_o, part_ml, row_list, q, heads, kv_heads, d, splits, group_split, row_slice,         \
+    attn_paged<BITS, CPL, MG>(part_o, part_ml, row_list, q, heads, kv_heads, d, splits, group_split, row_slice,         \
                           slice_info, page_tables, rings, sink_pages, head_slot, KvPool{rk, rv, rkp, rvp, r_heads},  \
                           KvPool{sk, sv, skp, svp, s_heads}, sel, sel_store, slot_stride, max_ranked, per_query, sink, \
                           local, prefill_window, scale, out, k_self, v_self, done);                                \
   }
-#define ATTN_ENTRIES(BITS) ATTN_ENTRY(BITS, 1) ATTN_ENTRY(BITS, 2) ATTN_ENTRY(BITS, 4) ATTN_ENTRY(BITS, 8)
+// _g{MG}: code for up to MG query heads per block (1, 2, 4, 8; head dims 33-128), so a block's
+// unrolled loops are no longer than its group: with one unit of keys per warp each instruction
+// runs about once, so the kernel's size (instruction fetch) is much of its time.
+#define ATTN_GROUPS(BITS, CPL) ATTN_ENTRY(BITS, CPL, 1) ATTN_ENTRY(BITS, CPL, 2) ATTN_ENTRY(BITS, CPL, 4) ATTN_ENTRY(BITS, CPL, 8)
+#define ATTN_ENTRIES(BITS) ATTN_ENTRY(BITS, 1, 8) ATTN_GROUPS(BITS, 2) ATTN_GROUPS(BITS, 4) ATTN_ENTRY(BITS, 8, 8)
 ATTN_ENTRIES(16)
 ATTN_ENTRIES(8)
 ATTN_ENTRIES(4)

@@ -113,7 +113,7 @@ final class CudaAttention {
     // Without prefill tiles the paged kernel's last split per (row, head group) merges them.
     boolean fuseMerge = tiles.isEmpty() && ctas <= SPLIT_COUNTERS;
     if (pagedRows.size > 0)
-      launcher.launch("attn_paged_b" + bits + "_c" + channelsPerLane(d), pagedRows.size, kvHeads * groupSplit, splits,
+      launcher.launch(pagedKernel(bits, d, group / groupSplit), pagedRows.size, kvHeads * groupSplit, splits,
           128, 0, partO, partMl, pagedRows.size == rows ? null : transfers.ints(pagedRows.array(), pagedRows.size),
           q.ptr(), heads, kvHeads, d, splits, groupSplit, meta.rowSlice, meta.sliceInfo, meta.pageTables, meta.rings,
           sinkPages, cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(), ret.heads(),
@@ -207,6 +207,12 @@ final class CudaAttention {
         cache.keyMax[layer], cache.keyMin[layer], cache.retrievalHeads[layer], ret.heads());
     launcher.launch("page_topk", n * selRows, 1, 1, 256, 0, cache.selected[layer], cache.slotStride(layer),
         cache.maxRanked, scores, stride, selRows, sel, cache.policy().pinFirstPage() ? 1 : 0);
+  }
+
+  /** The CUDA-core kernel for a head dim and query heads per block (attention.cuh's entries). */
+  static String pagedKernel(String bits, int d, int members) {
+    int cpl = channelsPerLane(d), mg = cpl == 2 || cpl == 4 ? Integer.highestOneBit(2 * members - 1) : MAX_GROUP;
+    return "attn_paged_b" + bits + "_c" + cpl + "_g" + mg;
   }
 
   static int channelsPerLane(int d) {
