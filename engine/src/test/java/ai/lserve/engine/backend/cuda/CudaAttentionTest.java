@@ -79,6 +79,10 @@ class CudaAttentionTest {
         new Case(16, 2, 32, KvFormat.INT8, true, true, query, 3e-2),
         new Case(8, 4, 256, KvFormat.BF16, true, false, query, 2e-2),
         new Case(4, 2, 8, KvFormat.INT4, true, true, kv, 6e-2),
+        // Decode kernel widths: groups of 2 (its _g2 entry), and 1 query head per block when
+        // selection is per query head (_g1), at head dims 128 and 64.
+        new Case(4, 2, 128, KvFormat.INT8, true, true, kv, 3e-2),
+        new Case(8, 2, 64, KvFormat.INT8, true, true, query, 3e-2),
         // The prefill kernel's CTA shapes: GQA groups of 4 (32-row tiles), 6 (2 heads of 64 rows),
         // 1 (128 rows), chunks of 150/250/100 rows; a sink that ends inside a page the window
         // reaches back to, window edges inside pages.
