@@ -221,26 +221,19 @@ public final class CudaBackend implements Backend {
       for (int i = 0; i < outs.length; i++) matmul(outs[i], h, ws[i]);
       return;
     }
-    Object[] segments = new Object[9];
     int n = 0;
-    for (int i = 0; i < outs.length; i++) {
-      CudaWeight w = checkShapes((CudaTensor) outs[i], in, ws[i]);
-      segments[3 * i] = ((CudaTensor) outs[i]).ptr();
-      segments[3 * i + 1] = w.ptr();
-      segments[3 * i + 2] = w.rows();
-      n += w.rows();
-    }
-    for (int i = outs.length; i < 3; i++) segments[3 * i + 2] = 0;
+    for (int i = 0; i < outs.length; i++) n += checkShapes((CudaTensor) outs[i], in, ws[i]).rows();
     GemvShape g = gemvShape(m, n, true);
+    // (y, w, rows) of up to three products (absent ones with 0 rows), then x, the norm, eps, m, k.
+    Object[] args = {null, null, 0, null, null, 0, null, null, 0, in.ptr(), ((CudaWeight) normWeight).ptr(), eps, m, k};
     int blocks = 0;
-    for (Weight w : ws) blocks += g.blocks(((CudaWeight) w).rows());
-    Object[] args = new Object[14];
-    System.arraycopy(segments, 0, args, 0, 9);
-    args[9] = in.ptr();
-    args[10] = ((CudaWeight) normWeight).ptr();
-    args[11] = eps;
-    args[12] = m;
-    args[13] = k;
+    for (int i = 0; i < outs.length; i++) {
+      CudaWeight w = (CudaWeight) ws[i];
+      args[3 * i] = ((CudaTensor) outs[i]).ptr();
+      args[3 * i + 1] = w.ptr();
+      args[3 * i + 2] = w.rows();
+      blocks += g.blocks(w.rows());
+    }
     launcher.launch("gemv_norm_bf16_" + g.suffix(), blocks, (m + g.mr - 1) / g.mr, 1, 128, 0, args);
   }
 
