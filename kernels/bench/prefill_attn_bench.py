@@ -173,7 +173,7 @@ class Kernel:
         def go():
             f(grid, (256,), args, shared_mem=smem)
             if merge:
-                self.merge((case.chunk, HEADS), (128,), margs)
+                self.merge((case.chunk, HEADS), (32,), margs)
         return go
 
     def attend(self, case, plan):

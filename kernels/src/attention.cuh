@@ -19,60 +19,6 @@
 #define ATTN_WARPS 4
 #define KEY_BATCH (CPL < 4 ? 4 * CPL : 16)  // 8-channel key chunks loaded together (a whole row up to d 128)
 #define VALUE_BATCH 16                      // value rows loaded together
-#define ATTN_MAX_MERGE 256                  // KV splits attn_merge takes (CudaAttention.maxSplits)
-
-// The raw codes of channels [c, c + N) of a stored vector (N * BITS / 8 bytes; one byte holds
-// the nibble of a single int4 channel), loaded before any is used so that a whole key row's or
-// a batch of value rows' loads are in flight together: a load inside a branch on a run-time
-// bound (the head dim) would wait for its data before the next is issued.
-template <int BITS, int N>
-struct RawCodes {
-  static constexpr int BYTES = N * BITS / 8 > 0 ? N * BITS / 8 : 1;
-  uint32_t w[BYTES >= 4 ? BYTES / 4 : 1];
-};
-
-template <int BITS, int N>
-__device__ __forceinline__ RawCodes<BITS, N> load_codes(const void* codes, size_t vec, int d, int c) {
-  RawCodes<BITS, N> r;
-  const uint8_t* p = static_cast<const uint8_t*>(codes) + (vec * d + c) * BITS / 8;
-  constexpr int B = RawCodes<BITS, N>::BYTES;
-  if constexpr (B == 16) {
-    const uint4 u = *reinterpret_cast<const uint4*>(p);
-    r.w[0] = u.x, r.w[1] = u.y, r.w[2] = u.z, r.w[3] = u.w;
-  } else if constexpr (B == 8) {
-    const uint2 u = *reinterpret_cast<const uint2*>(p);
-    r.w[0] = u.x, r.w[1] = u.y;
-  } else if constexpr (B == 4) {
-    r.w[0] = *reinterpret_cast<const uint32_t*>(p);
-  } else if constexpr (B == 2) {
-    r.w[0] = *reinterpret_cast<const uint16_t*>(p);
-  } else {
-    r.w[0] = *p;
-  }
-  return r;
-}
-
-// Channel c + i of raw codes loaded from channel c, as code * scale + zero (bf16: the value).
-template <int BITS, int N>
-__device__ __forceinline__ float code_value(const RawCodes<BITS, N>& r, int i, int c, float scale, float zero) {
-  if constexpr (BITS == 16) {
-    return __uint_as_float((i & 1 ? r.w[i / 2] >> 16 : r.w[i / 2] & 0xffffu) << 16);
-  } else if constexpr (BITS == 8) {  // the byte under 2^23's exponent, minus 2^23: no integer conversion
-    const float code = __uint_as_float(__byte_perm(r.w[i / 4], 0x4b000000u, 0x7440 | (i & 3))) - 8388608.f;
-    return fmaf(code, scale, zero);
-  } else {
-    const int nibble = N == 1 ? (c & 1) : i;
-    return fmaf((float)((r.w[nibble / 8] >> (4 * (nibble & 7))) & 0xf), scale, zero);
-  }
-}
-
-// (scale, zero) of a quantized vector; (1, 0) for bf16 (unused).
-template <int BITS>
-__device__ __forceinline__ float2 vector_params(const __half* params, size_t vec) {
-  if constexpr (BITS == 16) return make_float2(1.f, 0.f);
-  const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
-  return make_float2(__low2float(sz), __high2float(sz));
-}
 
 struct KeyPages {
   int nb, pos, table_off, ring_off, ring_len, sink_pages, sink_end, w0, ranked, newest_sel;
@@ -103,6 +49,45 @@ struct KeyPages {
     page = ring_page(rings, ring_off, ring_len, sink_pages, logical);
   }
 };
+
+// One query head's output: its `splits` partial results (o, m, l) from `at` on, merged with its
+// own key's score `self` and value vs, written to out_row[0..d). One warp: a lane per 4 channels,
+// 16 splits' partials loaded before any is used (d % 4 == 0).
+__device__ __forceinline__ void merge_head(bf16* out_row, const float* part_o, const float* part_ml, size_t at,
+                                           int splits, int d, float self, const bf16* vs) {
+  const int lane = threadIdx.x & 31;
+  float mx = self;
+  for (int s2 = lane; s2 < splits; s2 += 32) mx = fmaxf(mx, __ldcg(part_ml + 2 * (at + s2)));
+  mx = warp_max(mx);
+  const float fs = expf(self - mx);
+#pragma unroll 1
+  for (int c = 4 * lane; c < d; c += 128) {
+    float sum_l = fs, acc[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[i] = fs * __bfloat162float(vs[c + i]);
+#pragma unroll 1
+    for (int s0 = 0; s0 < splits; s0 += 16) {
+      float4 ov[16];
+      float2 ml[16];
+#pragma unroll
+      for (int u = 0; u < 16; u++) {
+        const int s2 = min(s0 + u, splits - 1);
+        ov[u] = __ldcg(reinterpret_cast<const float4*>(part_o + (at + s2) * d + c));
+        ml[u] = __ldcg(reinterpret_cast<const float2*>(part_ml + 2 * (at + s2)));
+      }
+#pragma unroll
+      for (int u = 0; u < 16; u++) {
+        if (s0 + u >= splits) break;
+        if (ml[u].x == -INFINITY) continue;  // an empty split (its o may be unwritten)
+        const float f = expf(ml[u].x - mx);
+        sum_l += ml[u].y * f;
+        acc[0] += ov[u].x * f, acc[1] += ov[u].y * f, acc[2] += ov[u].z * f, acc[3] += ov[u].w * f;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) out_row[c + i] = __float2bfloat16(acc[i] / sum_l);
+  }
+}
 
 template <int BITS, int CPL, int MG>
 __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, const bf16* q, int heads, int kv_heads, int d, int splits,
@@ -301,46 +286,13 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
   __syncthreads();
   if (!last) return;
   __threadfence();
-  // A warp per query head; a lane per 4 channels, 16 splits' partial results loaded before use.
   for (int g = warp; g < members; g += ATTN_WARPS) {
     const int head = h * group + g0 + g;
     const bf16* ks = k_self + ((size_t)row * kv_heads + h) * d;
     float self = 0.f;
     for (int c = lane; c < d; c += 32) self = fmaf(qs[g][c], __bfloat162float(ks[c]), self);
-    self = warp_sum(self) * scale;
-    const size_t at = ((size_t)row * heads + head) * splits;
-    float mx = self;
-    for (int s2 = lane; s2 < splits; s2 += 32) mx = fmaxf(mx, __ldcg(part_ml + 2 * (at + s2)));
-    mx = warp_max(mx);
-    const bf16* vs = v_self + ((size_t)row * kv_heads + h) * d;
-    const float fs = expf(self - mx);
-#pragma unroll 1
-    for (int c = 4 * lane; c < d; c += 128) {
-      float sum_l = fs, acc[4];
-#pragma unroll
-      for (int i = 0; i < 4; i++) acc[i] = fs * __bfloat162float(vs[c + i]);
-#pragma unroll 1
-      for (int s0 = 0; s0 < splits; s0 += 16) {
-        float4 ov[16];
-        float2 ml[16];
-#pragma unroll
-        for (int u = 0; u < 16; u++) {
-          const int s2 = min(s0 + u, splits - 1);
-          ov[u] = __ldcg(reinterpret_cast<const float4*>(part_o + (at + s2) * d + c));
-          ml[u] = __ldcg(reinterpret_cast<const float2*>(part_ml + 2 * (at + s2)));
-        }
-#pragma unroll
-        for (int u = 0; u < 16; u++) {
-          if (s0 + u >= splits) break;
-          if (ml[u].x == -INFINITY) continue;  // an empty split (its o may be unwritten)
-          const float f = expf(ml[u].x - mx);
-          sum_l += ml[u].y * f;
-          acc[0] += ov[u].x * f, acc[1] += ov[u].y * f, acc[2] += ov[u].z * f, acc[3] += ov[u].w * f;
-        }
-      }
-#pragma unroll
-      for (int i = 0; i < 4; i++) out[((size_t)row * heads + head) * d + c + i] = __float2bfloat16(acc[i] / sum_l);
-    }
+    merge_head(out + ((size_t)row * heads + head) * d, part_o, part_ml, ((size_t)row * heads + head) * splits, splits,
+               d, warp_sum(self) * scale, v_self + ((size_t)row * kv_heads + h) * d);
   }
 }
 
@@ -368,34 +320,16 @@ ATTN_ENTRIES(8)
 ATTN_ENTRIES(4)
 
 // out[row, head] = softmax-weighted sum over the splits' states and the row's own key and value:
-// one block per (row, query head), blockDim a multiple of 32 and >= d.
-extern "C" __global__ void attn_merge(bf16* __restrict__ out, const float* __restrict__ part_o,
-                                      const float* __restrict__ part_ml, const bf16* __restrict__ q,
-                                      const bf16* __restrict__ k, const bf16* __restrict__ v, int heads, int kv_heads,
-                                      int d, int splits, float scale) {
-  __shared__ float split_m[ATTN_MAX_MERGE], split_l[ATTN_MAX_MERGE];
-  const int row = blockIdx.x, head = blockIdx.y, c = threadIdx.x;
-  const int kvh = head / (heads / kv_heads);
-  const size_t qo = ((size_t)row * heads + head) * d, ko = ((size_t)row * kv_heads + kvh) * d;
-  const size_t at = ((size_t)row * heads + head) * splits;
-  for (int s = c; s < splits; s += blockDim.x) {
-    split_m[s] = part_ml[2 * (at + s)];
-    split_l[s] = part_ml[2 * (at + s) + 1];
-  }
-  const float prod = c < d ? __bfloat162float(q[qo + c]) * __bfloat162float(k[ko + c]) : 0.f;
-  const float self = block_sum(prod) * scale;  // its barriers also publish split_m and split_l
-  float mx = self;
-  for (int s = 0; s < splits; s++) mx = fmaxf(mx, split_m[s]);
-  if (c >= d) return;
-  const float fs = expf(self - mx);
-  float sum_l = fs, sum_o = fs * __bfloat162float(v[ko + c]);
-#pragma unroll 8
-  for (int s = 0; s < splits; s++) {
-    const float o = part_o[(at + s) * d + c];  // loaded unconditionally (8 in flight); an empty split's o may be unwritten
-    if (split_m[s] == -INFINITY) continue;
-    const float f = expf(split_m[s] - mx);
-    sum_l += split_l[s] * f;
-    sum_o += o * f;
-  }
-  out[qo + c] = __float2bfloat16(sum_o / sum_l);
+// one warp per (row, query head).
+extern "C" __global__ void __launch_bounds__(32) attn_merge(bf16* __restrict__ out, const float* __restrict__ part_o,
+                                                           const float* __restrict__ part_ml,
+                                                           const bf16* __restrict__ q, const bf16* __restrict__ k,
+                                                           const bf16* __restrict__ v, int heads, int kv_heads, int d,
+                                                           int splits, float scale) {
+  const int row = blockIdx.x, head = blockIdx.y, lane = threadIdx.x;
+  const size_t qo = ((size_t)row * heads + head) * d, ko = ((size_t)row * kv_heads + head / (heads / kv_heads)) * d;
+  float self = 0.f;
+  for (int c = lane; c < d; c += 32) self = fmaf(__bfloat162float(q[qo + c]), __bfloat162float(k[ko + c]), self);
+  merge_head(out + qo, part_o, part_ml, ((size_t)row * heads + head) * splits, splits, d, warp_sum(self) * scale,
+             v + ko);
 }

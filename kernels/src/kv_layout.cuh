@@ -45,38 +45,55 @@ __device__ __forceinline__ size_t kv_vector(int page, int heads, int head, int s
   return ((size_t)page * heads + head) * PAGE_TOKENS + slot;
 }
 
-// Reads channels [c, c + 8) of a stored vector as floats (c a multiple of 8).
-template <int BITS>
-__device__ __forceinline__ void load8(const void* codes, const __half* params, size_t vec, int d, int c, float* out) {
-  if constexpr (BITS == 16) {
-    uint4 u = *reinterpret_cast<const uint4*>(static_cast<const bf16*>(codes) + vec * d + c);
-    bf16x8_to_float(u, out);
+// The raw codes of channels [c, c + N) of a stored vector (N * BITS / 8 bytes; one byte holds
+// the nibble of a single int4 channel), loaded before any is used so that a whole key row's or
+// a batch of value rows' loads are in flight together: a load inside a branch on a run-time
+// bound (the head dim) would wait for its data before the next is issued.
+template <int BITS, int N>
+struct RawCodes {
+  static constexpr int BYTES = N * BITS / 8 > 0 ? N * BITS / 8 : 1;
+  uint32_t w[BYTES >= 4 ? BYTES / 4 : 1];
+};
+
+template <int BITS, int N>
+__device__ __forceinline__ RawCodes<BITS, N> load_codes(const void* codes, size_t vec, int d, int c) {
+  RawCodes<BITS, N> r;
+  const uint8_t* p = static_cast<const uint8_t*>(codes) + (vec * d + c) * BITS / 8;
+  constexpr int B = RawCodes<BITS, N>::BYTES;
+  if constexpr (B == 16) {
+    const uint4 u = *reinterpret_cast<const uint4*>(p);
+    r.w[0] = u.x, r.w[1] = u.y, r.w[2] = u.z, r.w[3] = u.w;
+  } else if constexpr (B == 8) {
+    const uint2 u = *reinterpret_cast<const uint2*>(p);
+    r.w[0] = u.x, r.w[1] = u.y;
+  } else if constexpr (B == 4) {
+    r.w[0] = *reinterpret_cast<const uint32_t*>(p);
+  } else if constexpr (B == 2) {
+    r.w[0] = *reinterpret_cast<const uint16_t*>(p);
   } else {
-    const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
-    const float scale = __low2float(sz), zero = __high2float(sz);
-    if constexpr (BITS == 8) {
-      uint2 u = *reinterpret_cast<const uint2*>(static_cast<const uint8_t*>(codes) + vec * d + c);
-      const uint32_t w[2] = {u.x, u.y};
-#pragma unroll
-      for (int i = 0; i < 8; i++) out[i] = fmaf((float)((w[i >> 2] >> (8 * (i & 3))) & 0xff), scale, zero);
-    } else {
-      uint32_t w = *reinterpret_cast<const uint32_t*>(static_cast<const uint8_t*>(codes) + vec * (d / 2) + c / 2);
-#pragma unroll
-      for (int i = 0; i < 8; i++) out[i] = fmaf((float)((w >> (4 * i)) & 0xf), scale, zero);
-    }
+    r.w[0] = *p;
+  }
+  return r;
+}
+
+// Channel c + i of raw codes loaded from channel c, as code * scale + zero (bf16: the value).
+template <int BITS, int N>
+__device__ __forceinline__ float code_value(const RawCodes<BITS, N>& r, int i, int c, float scale, float zero) {
+  if constexpr (BITS == 16) {
+    return __uint_as_float((i & 1 ? r.w[i / 2] >> 16 : r.w[i / 2] & 0xffffu) << 16);
+  } else if constexpr (BITS == 8) {  // the byte under 2^23's exponent, minus 2^23: no integer conversion
+    const float code = __uint_as_float(__byte_perm(r.w[i / 4], 0x4b000000u, 0x7440 | (i & 3))) - 8388608.f;
+    return fmaf(code, scale, zero);
+  } else {
+    const int nibble = N == 1 ? (c & 1) : i;
+    return fmaf((float)((r.w[nibble / 8] >> (4 * (nibble & 7))) & 0xf), scale, zero);
   }
 }
 
-// Reads channel c of a stored vector as a float.
+// (scale, zero) of a quantized vector; (1, 0) for bf16 (unused).
 template <int BITS>
-__device__ __forceinline__ float load1(const void* codes, const __half* params, size_t vec, int d, int c) {
-  if constexpr (BITS == 16) {
-    return __bfloat162float(static_cast<const bf16*>(codes)[vec * d + c]);
-  } else {
-    const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
-    int code;
-    if constexpr (BITS == 8) code = static_cast<const uint8_t*>(codes)[vec * d + c];
-    else code = (static_cast<const uint8_t*>(codes)[vec * (d / 2) + c / 2] >> (4 * (c & 1))) & 0xf;
-    return fmaf((float)code, __low2float(sz), __high2float(sz));
-  }
+__device__ __forceinline__ float2 vector_params(const __half* params, size_t vec) {
+  if constexpr (BITS == 16) return make_float2(1.f, 0.f);
+  const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
+  return make_float2(__low2float(sz), __high2float(sz));
 }

@@ -2,44 +2,6 @@
 #pragma once
 #include "common.cuh"
 
-// out[row] = argmax of logits[row, 0..vocab); one block (a multiple of 32 threads) per row.
-extern "C" __global__ void argmax_bf16(int* __restrict__ out, const bf16* __restrict__ logits, int vocab) {
-  __shared__ float best_v[32];
-  __shared__ int best_i[32];
-  const bf16* x = logits + (size_t)blockIdx.x * vocab;
-  float bv = -INFINITY;
-  int bi = 0x7fffffff;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-    const float v = __bfloat162float(x[i]);
-    if (v > bv) {
-      bv = v;
-      bi = i;
-    }
-  }
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-    const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (ov > bv || (ov == bv && oi < bi)) {
-      bv = ov;
-      bi = oi;
-    }
-  }
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) {
-    best_v[warp] = bv;
-    best_i[warp] = bi;
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int w = 1; w < (int)(blockDim.x >> 5); w++)
-      if (best_v[w] > bv || (best_v[w] == bv && best_i[w] < bi)) {
-        bv = best_v[w];
-        bi = best_i[w];
-      }
-    out[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
-  }
-}
-
 // Temperature / top-k / top-p sampling, one block of 1024 threads per row, as the CPU Sampler:
 // order by logit descending (ties to the lower id), keep the top k, then the smallest prefix whose
 // probability reaches top_p, and pick by the inverse CDF at u·mass. The kept set is always a prefix
@@ -172,6 +134,13 @@ __device__ int greedy_id(const bf16* x, int vocab) {
   if ((threadIdx.x & 31) == 0) atomicMax(&block_best, best);
   __syncthreads();
   return (int)(0xffffffffu - (unsigned)(block_best & 0xffffffffu));
+}
+
+// out[row] = argmax of logits[row, 0..vocab) (ties to the lower id): sample_bf16's greedy path
+// alone. One block (a multiple of 32 threads) per row.
+extern "C" __global__ void argmax_bf16(int* __restrict__ out, const bf16* __restrict__ logits, int vocab) {
+  const int id = greedy_id(logits + (size_t)blockIdx.x * vocab, vocab);
+  if (threadIdx.x == 0) out[blockIdx.x] = id;
 }
 
 // out[row] = a token of row `row` of logits; temperature 0 is greedy (argmax, ties to the lower id).

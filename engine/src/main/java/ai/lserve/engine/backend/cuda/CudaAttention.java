@@ -134,8 +134,8 @@ final class CudaAttention {
           p.prefillLocal() - 1, scale);
     }
     if (!fuseMerge)
-      launcher.launch("attn_merge", rows, heads, 1, roundUp(d, 32), 0, out.ptr(), partO, partMl, q.ptr(), k.ptr(),
-          v.ptr(), heads, kvHeads, d, splits, scale);
+      launcher.launch("attn_merge", rows, heads, 1, 32, 0, out.ptr(), partO, partMl, q.ptr(), k.ptr(), v.ptr(), heads,
+          kvHeads, d, splits, scale);
   }
 
   /** Makes room for {@code entries} partial results (rows x heads x splits) of head dim d in this step. */

@@ -227,9 +227,8 @@ class CudaKernelsTest {
     for (int[] s : mnk) {
       int m = s[0], n = s[1], k = s[2];
       Weight[] w = both("h" + m, DType.BF16, new long[] {n, k}, random(random, n * k, 0.1f));
-      float[] x = random(random, m * k, 1), poison = new float[m * n];
-      Arrays.fill(poison, Float.NaN);
-      Tensor a = cpu.tensor(m, n), b = tensor(gpu, m, n, poison);
+      float[] x = random(random, m * k, 1);
+      Tensor a = cpu.tensor(m, n), b = tensor(gpu, m, n, nan(m * n));
       cpu.matmul(a, tensor(cpu, m, k, x), w[0]);
       gpu.matmul(b, tensor(gpu, m, k, x), w[1]);
       double e = relativeL2(gpu.toHost(b), cpu.toHost(a));
