@@ -10,7 +10,8 @@ the same chunk shape, lower-right causal; cuDNN and flash on a square causal pre
 events, medians. The work item order, tile size and split count mirror CudaAttention.java.
 --compare LABEL=FATBIN (repeatable) checks and times other builds of the kernel too, side by side
 in the same run (e.g. the kernel before a change); the bf16 / int8 / int4 table then has a row per
-build.
+build. On compute capability 9.0 a build runs the wgmma kernel (attn_prefill_wg_*) as the engine
+does; FATBIN@mma runs that build's mma.sync kernel (attn_prefill_b*_d*) instead.
 
 --checks-only stops after the correctness checks (a build that faults takes the process down).
 
@@ -133,10 +134,20 @@ class Case:
         return torch.stack(out, 1)
 
 
+def smem_bytes_wg():
+    """attn_prefill_wg_*: 4 stages of (K, V) pages (2 x 16 KiB), the 128 query rows, barriers, alignment."""
+    return 4 * 32768 + 128 * (D + 8) * 2 + 16 * 4 + 1024
+
+
 class Kernel:
+    """One build's prefill kernel: the wgmma one (attn_prefill_wg_*) on compute capability 9.0, as
+    CudaAttention chooses, unless the fatbin is given as PATH@mma (the mma.sync kernel)."""
+
     def __init__(self, fatbin):
-        self.mod = cp.RawModule(path=fatbin)
+        path, _, kind = fatbin.partition("@")
+        self.mod = cp.RawModule(path=path)
         self.merge = self.mod.get_function("attn_merge")
+        self.wg = kind != "mma" and torch.cuda.get_device_capability(0) == (9, 0) and D == 128
 
     def plan(self, case, kv_splits=None):
         """Tiles (longest first), split count and grid as CudaAttention.java chooses them."""
@@ -154,8 +165,9 @@ class Kernel:
 
     def launcher(self, case, plan, part_o, part_ml, out, merge=True):
         """A function that launches the kernel (and attn_merge) with arguments converted once."""
-        f = self.mod.get_function(f"attn_prefill_b{case.bits}_d{D}")
-        smem = smem_bytes(case.bits, D)
+        f = self.mod.get_function(f"attn_prefill_wg_b{case.bits}_d{D}" if self.wg else f"attn_prefill_b{case.bits}_d{D}")
+        smem = smem_bytes_wg() if self.wg else smem_bytes(case.bits, D)
+        threads = 384 if self.wg else 256
         f.max_dynamic_shared_size_bytes = smem
         r, s = case.pools
         i32, f32 = np.int32, np.float32
@@ -171,7 +183,7 @@ class Kernel:
                  i32(KV_HEADS), i32(D), i32(splits), scale)
         grid = (plan["grid"],)
         def go():
-            f(grid, (256,), args, shared_mem=smem)
+            f(grid, (threads,), args, shared_mem=smem)
             if merge:
                 self.merge((case.chunk, HEADS), (32,), margs)
         return go

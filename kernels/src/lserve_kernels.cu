@@ -1,6 +1,7 @@
 // The one translation unit nvcc compiles into lserve.fatbin: every kernel family is a header.
 #include "attention.cuh"
 #include "attention_prefill.cuh"
+#include "attention_prefill_sm90.cuh"
 #include "elementwise.cuh"
 #include "embedding.cuh"
 #include "gemm.cuh"

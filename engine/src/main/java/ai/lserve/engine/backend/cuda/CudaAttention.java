@@ -24,6 +24,7 @@ final class CudaAttention {
   private final Transfers transfers;
   private final DeviceArena arena;
   private final int multiprocessors, maxSharedBytes;
+  private final boolean hopper;
   /** This step's attention partial results, shared by its layers (scratch lives for a whole step). */
   private CUdeviceptr partO, partMl;
   private long partGeneration = -1, partEntries;
@@ -34,10 +35,13 @@ final class CudaAttention {
 
   /**
    * {@code maxSharedBytes}: a block's opt-in shared memory; prefill tiles that need more (bf16 d
-   * 128 on an A100 or an sm_89 GPU) run on the CUDA-core kernel instead.
+   * 128 on an A100 or an sm_89 GPU) run on the CUDA-core kernel instead. {@code hopper}: compute
+   * capability 9.0, where head dim 128 prefills on the wgmma kernel (attention_prefill_sm90.cuh).
    */
-  CudaAttention(Launcher launcher, Transfers transfers, DeviceArena arena, int multiprocessors, int maxSharedBytes) {
+  CudaAttention(Launcher launcher, Transfers transfers, DeviceArena arena, int multiprocessors, int maxSharedBytes,
+      boolean hopper) {
     this.maxSharedBytes = maxSharedBytes;
+    this.hopper = hopper;
     this.launcher = launcher;
     this.transfers = transfers;
     this.arena = arena;
@@ -76,9 +80,10 @@ final class CudaAttention {
     List<StepBatch.Slice> slices = meta.batch.slices();
 
     // Prefill rows go to the tensor-core kernel (head dims 64 and 128, where its shared memory
-    // fits) in tiles of PREFILL_M / hpc rows of one sequence, hpc query heads of a GQA group per
-    // CTA; decode rows, and other prefill rows, to the CUDA-core kernel.
-    boolean tensorCores = (d == 64 || d == 128) && prefillSharedBytes(l.format().bits, d) <= maxSharedBytes;
+    // fits; wgmma on Hopper at head dim 128) in tiles of PREFILL_M / hpc rows of one sequence, hpc
+    // query heads of a GQA group per CTA; decode rows, and other prefill rows, to the CUDA-core kernel.
+    boolean wgmma = hopper && d == 128 && PREFILL_WG_SHARED_BYTES <= maxSharedBytes;
+    boolean tensorCores = wgmma || (d == 64 || d == 128) && prefillSharedBytes(l.format().bits, d) <= maxSharedBytes;
     int hpc = Integer.lowestOneBit(group), tileRows = PREFILL_M / hpc;
     StepMeta.IntList pagedRows = new StepMeta.IntList();
     List<int[]> tiles = new ArrayList<>(); // {slice, first row, rows, keys before its last row}
@@ -125,9 +130,10 @@ final class CudaAttention {
       tiles.sort((a, b) -> Integer.compare(b[3], a[3])); // longest first: the last CTAs are short
       int[] flat = new int[3 * tiles.size()];
       for (int i = 0; i < tiles.size(); i++) System.arraycopy(tiles.get(i), 0, flat, 3 * i, 3);
-      launcher.launch("attn_prefill_b" + bits + "_d" + d, tiles.size() * kvHeads * (group / hpc) * prefillSplits, 1,
-          1, PREFILL_THREADS, prefillSharedBytes(l.format().bits, d), partO, partMl, q.ptr(), heads, kvHeads, splits,
-          prefillSplits, transfers.ints(flat), tiles.size(), Integer.numberOfTrailingZeros(hpc),
+      launcher.launch((wgmma ? "attn_prefill_wg_b" : "attn_prefill_b") + bits + "_d" + d,
+          tiles.size() * kvHeads * (group / hpc) * prefillSplits, 1, 1, wgmma ? PREFILL_WG_THREADS : PREFILL_THREADS,
+          wgmma ? PREFILL_WG_SHARED_BYTES : prefillSharedBytes(l.format().bits, d), partO, partMl, q.ptr(), heads,
+          kvHeads, splits, prefillSplits, transfers.ints(flat), tiles.size(), Integer.numberOfTrailingZeros(hpc),
           cache.headOrder[layer], ret.heads(), meta.sliceInfo, meta.pageTables, meta.rings, sinkPages,
           cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(), ret.heads(),
           str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(), p.sink(),
@@ -156,6 +162,12 @@ final class CudaAttention {
 
   /** Query rows (tile rows x heads) of one prefill CTA, its threads (attention_prefill.cuh). */
   static final int PREFILL_M = 128, PREFILL_THREADS = 256;
+
+  /**
+   * The Hopper prefill kernel (attention_prefill_sm90.cuh): three warpgroups; shared memory of 4
+   * stages of (K, V) pages (2 x 16 KiB), the 128 query rows (padded), 8 mbarriers, 1 KiB of alignment.
+   */
+  static final int PREFILL_WG_THREADS = 384, PREFILL_WG_SHARED_BYTES = 4 * 32768 + PREFILL_M * (128 + 8) * 2 + 64 + 1024;
 
   /**
    * Dynamic shared memory of the prefill kernel (PrefillSmem in attention_prefill.cuh): 4 cp.async

@@ -48,7 +48,7 @@ public final class CudaBackend implements Backend {
   private final CudaAttention attention;
   private final int multiprocessors;
   private final boolean wideGemm; // the 128 x 256 GEMM tile fits the block's shared memory (not on sm_89)
-  private final boolean hopperGemm; // compute capability 9.0: the fatbin's sm_90a code has the wgmma GEMM
+  private final boolean hopper; // compute capability 9.0: the fatbin's sm_90a code has the wgmma GEMM and attention
   private final Map<Rope, CUdeviceptr> inverseFrequencies = new IdentityHashMap<>();
   private final Map<String, CudaTensor> stepScratch = new HashMap<>(); // until resetScratch
   private WeightUploader uploader; // while weights are being uploaded
@@ -64,10 +64,10 @@ public final class CudaBackend implements Backend {
     this.transfers = new Transfers(device, arena, graph);
     this.multiprocessors = device.multiprocessors();
     this.wideGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN) >= GEMM_WIDE_SMEM;
-    this.hopperGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) == 9
+    this.hopper = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) == 9
         && device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR) == 0;
     this.attention = new CudaAttention(launcher, transfers, arena, multiprocessors,
-        device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN));
+        device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN), hopper);
   }
 
   /**
@@ -305,7 +305,7 @@ public final class CudaBackend implements Backend {
    */
   String gemmKernel(int m, int n, int k) {
     if (m <= 16) return k % 8 == 0 ? GEMV : "gemv_bf16_any";
-    if (hopperGemm && k % 64 == 0 && n % 8 == 0) {
+    if (hopper && k % 64 == 0 && n % 8 == 0) {
       long wide = waves((long) ((m + 127) / 128) * ((n + 255) / 256));
       long narrow = waves((long) ((m + 63) / 64) * ((n + 255) / 256));
       return 13 * narrow < 20 * wide ? GEMM_WGMMA_NARROW : GEMM_WGMMA;

@@ -1,0 +1,495 @@
+// Prefill attention for Hopper (sm_90a, head dim 128) on wgmma.mma_async: the same work items,
+// page walk, masks and split outputs as attn_prefill (attention_prefill.cuh), which stays the path
+// on other GPUs and for head dim 64. A CTA has three warpgroups: the first (producer) fills a ring
+// of 16-bit (K, V) page stages in the 128-byte-swizzled layout wgmma reads, bf16 pages by 16-byte
+// cp.async, quantized pages by loading their codes into registers one page ahead and converting
+// them there to fp16 (dequant8_f16; the conversion runs on the producer's issue slots, beside the
+// consumers' tensor-core work, and the products of such pages run in fp16, Q converted once, P
+// rounded to fp16 instead of bf16); the other two (consumers) take 64 of the
+// CTA's 128 query rows each. Per page a consumer computes S = Q K^T (m64n64k16, Q held in
+// registers as the A operand), its online softmax, and O += P V (m64n128k16, P from registers,
+// V read N-major from the stage). The P V product of page b runs while the softmax of page b + 1
+// is computed (FA3's intra-warpgroup overlap); the two consumers interleave on their own.
+// Stages are handed over with mbarriers: "full" when the producer's 128 threads have filled it,
+// "empty" when the 8 consumer warps' products reading it have retired.
+#pragma once
+#include "attention_prefill.cuh"
+#include "gemm_sm90.cuh"
+
+#define PF90_STAGES 4
+#define PF90_THREADS 384
+
+// Dynamic shared memory: the stages (K then V, each two 64-channel slabs of 64 rows x 128 bytes),
+// the 128 query rows (padded rows for ldmatrix), two mbarriers a stage, 1024 bytes of alignment.
+struct PrefillSm90Smem {
+  static constexpr int STAGE = 2 * 2 * 64 * 128;
+  static constexpr int Q = 128 * (128 + 8) * 2;
+  static constexpr int BYTES = PF90_STAGES * STAGE + Q + 16 * PF90_STAGES + 1024;
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define WG_D8R(i)                                                                                          \
+  "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
+      "+f"(d[i + 7])
+
+// D[64 x N] (+)= A[64 x 16] B[16 x N], bf16 or (F16) fp16 inputs, fp32 accumulators. A in
+// registers (per warp the mma.sync m16n8k16 A fragment), B from shared memory: S = Q K^T reads K
+// K-major and zeroes D first when acc == 0; O += P V reads V N-major (trans-b 1).
+#define WG_S_ASM(T)                                                                                       \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\nwgmma.mma_async.sync.aligned.m64n64k16.f32." T "." T " {"    \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, " \
+  "%23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+#define WG_PV_ASM(T)                                                                                       \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\nwgmma.mma_async.sync.aligned.m64n128k16.f32." T "." T " {"    \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, " \
+  "%23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, " \
+  "%44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "      \
+  "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+
+template <bool F16>
+__device__ __forceinline__ void wgmma_qk(float* d, const uint32_t* a, uint64_t b, int acc) {
+#define WG_S_ARGS                                             \
+  : WG_D8R(0), WG_D8R(8), WG_D8R(16), WG_D8R(24)              \
+  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(acc)
+  if constexpr (F16) asm volatile(WG_S_ASM("f16") WG_S_ARGS);
+  else asm volatile(WG_S_ASM("bf16") WG_S_ARGS);
+#undef WG_S_ARGS
+}
+
+template <bool F16>
+__device__ __forceinline__ void wgmma_pv(float* d, const uint32_t* a, uint64_t b) {
+#define WG_PV_ARGS                                                                                    \
+  : WG_D8R(0), WG_D8R(8), WG_D8R(16), WG_D8R(24), WG_D8R(32), WG_D8R(40), WG_D8R(48), WG_D8R(56) \
+  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1)
+  if constexpr (F16) asm volatile(WG_PV_ASM("f16") WG_PV_ARGS);
+  else asm volatile(WG_PV_ASM("bf16") WG_PV_ARGS);
+#undef WG_PV_ARGS
+}
+
+// Descriptor of a 128-byte-swizzled N-major operand: 64-element rows of 128 bytes along N, 8-row
+// groups along K 1024 bytes apart, the next 64 columns of N (the next slab) 8192 bytes on.
+__device__ __forceinline__ uint64_t wg_desc_n_major(uint32_t smem) {
+  return (uint64_t)((smem & 0x3FFFF) >> 4) | ((uint64_t)(8192 >> 4) << 16) | ((uint64_t)(1024 >> 4) << 32) |
+         (1ull << 62);
+}
+
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+template <int R>
+__device__ __forceinline__ void fence_regs(uint32_t* r) {
+#pragma unroll
+  for (int i = 0; i < R; i++) asm volatile("" : "+r"(r[i])::"memory");
+}
+
+// 8 fp16 values code * scale + zero of 8 int8 codes (w0, w1) or int4 codes (w0), by packed fp16
+// arithmetic: a code c becomes the fp16 1024 + c by placing it under 1024's exponent, 1024 is
+// subtracted (exact), then one fused multiply-add rounds c * scale + zero once to fp16 (scale
+// and zero are stored in fp16). 1.5 instructions a value where the bf16 conversion
+// (dequant8) takes four: quantized pages therefore run the products in fp16, which also carries
+// the values 3 bits more precisely than bf16.
+template <int BITS>
+__device__ __forceinline__ uint4 dequant8_f16(uint32_t w0, uint32_t w1, __half2 sz) {
+  const __half2 scale = __half2half2(__low2half(sz)), zero = __half2half2(__high2half(sz));
+  const __half2 bias = __float2half2_rn(1024.f);
+  uint32_t h[4];
+  if constexpr (BITS == 8) {
+    h[0] = __byte_perm(w0, 0x64646464u, 0x4140);
+    h[1] = __byte_perm(w0, 0x64646464u, 0x4342);
+    h[2] = __byte_perm(w1, 0x64646464u, 0x4140);
+    h[3] = __byte_perm(w1, 0x64646464u, 0x4342);
+  } else {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      const uint32_t b = (w0 >> (8 * k)) & 0xffu;  // channels 2k (low nibble) and 2k + 1
+      h[k] = (b & 0xfu) | ((b & 0xf0u) << 12) | 0x64006400u;
+    }
+  }
+  uint4 u;
+  uint32_t* out = &u.x;
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    const __half2 code = __hsub2(*reinterpret_cast<const __half2*>(&h[k]), bias);
+    const __half2 v = __hfma2(code, scale, zero);
+    out[k] = *reinterpret_cast<const uint32_t*>(&v);
+  }
+  return u;
+}
+
+__device__ __forceinline__ uint32_t pack_f16(float a, float b) {
+  uint32_t r;
+  asm("cvt.rn.satfinite.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(b), "f"(a));
+  return r;
+}
+
+template <int BITS>
+__device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, int heads, int kv_heads, int splits,
+                                int kv_splits, const int* tiles, int ntiles, int hpc_log2, const int* head_order,
+                                int dense_kv_heads, const int* slice_info, const int* page_tables, const int* rings,
+                                int sink_pages, const int* head_slot, KvPool ret, KvPool str, int sink,
+                                int prefill_window, float scale) {
+  constexpr int D = 128, LDS = D + 8;
+  extern __shared__ __align__(1024) unsigned char pf90_smem[];
+  const uint32_t base = (smem_u32(pf90_smem) + 1023) & ~1023u;  // the swizzle repeats every 1024 bytes
+  unsigned char* base_ptr = pf90_smem + (base - smem_u32(pf90_smem));
+  bf16* sq = reinterpret_cast<bf16*>(base_ptr + PF90_STAGES * PrefillSm90Smem::STAGE);
+  const uint32_t full = base + PF90_STAGES * PrefillSm90Smem::STAGE + PrefillSm90Smem::Q, empty = full + 8 * PF90_STAGES;
+
+  // This CTA's work item, as in attn_prefill.
+  const int hpc = 1 << hpc_log2, group = heads / kv_heads, gpk = group >> hpc_log2;
+  int id = blockIdx.x, kind_heads = dense_kv_heads, order0 = 0;
+  if (id >= dense_kv_heads * gpk * ntiles * kv_splits) {
+    id -= dense_kv_heads * gpk * ntiles * kv_splits;
+    kind_heads = kv_heads - dense_kv_heads;
+    order0 = dense_kv_heads;
+  }
+  const int units = kind_heads * gpk, unit = id % units, split = (id / units) % kv_splits;
+  const int tile = id / units / kv_splits;
+  const int h = head_order[order0 + unit / gpk];
+  const int head0 = h * group + (unit % gpk) * hpc;
+  const int* info = slice_info + tiles[3 * tile] * SLICE_STRIDE;
+  const int row0 = tiles[3 * tile + 1], nrows = tiles[3 * tile + 2];
+  const int p0 = info[SLICE_START] + row0 - info[SLICE_ROW];
+  const int slot = head_slot[h];
+  const bool retrieval = slot >= 0;
+  const KvPool pool = retrieval ? ret : str;
+  const int pool_head = retrieval ? slot : -1 - slot;
+
+  const int last = p0 + nrows - 1;
+  const int window = prefill_window;
+  const int sink_end = min(sink, last);
+  const int sink_blocks = (sink_end + PAGE_TOKENS - 1) / PAGE_TOKENS;
+  const int w0 = max(sink_end, p0 - window);
+  const int nb = retrieval ? (last + PAGE_TOKENS - 1) / PAGE_TOKENS
+                           : sink_blocks + (w0 < last ? (last - 1) / PAGE_TOKENS - w0 / PAGE_TOKENS + 1 : 0);
+  const int per = (nb + kv_splits - 1) / kv_splits;
+  const int b0 = min(nb, split * per), b1 = min(nb, b0 + per);
+
+  if (threadIdx.x < 128) {
+    const int row = threadIdx.x & ((128 >> hpc_log2) - 1), hh = head0 + (threadIdx.x >> (7 - hpc_log2));
+    if (row < nrows) {
+      const size_t at = ((size_t)(row0 + row) * heads + hh) * splits;
+      if (split == 0)
+        for (int s = kv_splits; s < splits; s++) part_ml[2 * (at + s)] = -INFINITY;
+      if (b0 >= b1) part_ml[2 * (at + split)] = -INFINITY;
+    }
+  }
+  if (b0 >= b1) return;
+  auto logical_of = [&](int b) { return retrieval || b < sink_blocks ? b : w0 / PAGE_TOKENS + b - sink_blocks; };
+
+  // The queries: consumer warp w (of 8) holds 16 rows of head w % hpc at rows w * 16, as in attn_prefill.
+  for (int i = threadIdx.x; i < 128 * D / 8; i += PF90_THREADS) {
+    const int r = i / (D / 8), c = (i % (D / 8)) * 8, w = r >> 4;
+    const int row = (w >> hpc_log2) * 16 + (r & 15), hh = head0 + (w & (hpc - 1));
+    uint4 u = make_uint4(0, 0, 0, 0);
+    if (row < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + row) * heads + hh) * D + c);
+    *reinterpret_cast<uint4*>(sq + r * LDS + c) = u;
+  }
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < PF90_STAGES; s++) {
+      mbar_init(full + 8 * s, 128);
+      mbar_init(empty + 8 * s, 8);
+    }
+  }
+  __syncthreads();
+
+  if (threadIdx.x < 128) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 120;\n");
+    const int t = threadIdx.x;
+    auto vec0_of = [&](int b) {
+      const int logical = logical_of(b);
+      const int page = retrieval ? page_tables[info[SLICE_TABLE] + logical]
+                                 : ring_page(rings, info[SLICE_RING], info[SLICE_RING_LEN], sink_pages, logical);
+      return kv_vector(page, pool.heads, pool_head, 0);
+    };
+    int stage = 0;
+    uint32_t phase = 0;
+    if constexpr (BITS == 16) {
+      // Thread t copies 16-byte chunk t % 16 of rows t / 16 + 8 i of K and of V; keys past `last`
+      // are zero-filled (never-written slots may hold NaN, and 0 * NaN would reach P V).
+      const int c = t & 15, r0 = t >> 4;
+      const uint32_t place = (c >> 3) * 8192 + r0 * 128 + (((c & 7) ^ (r0 & 7)) << 4);
+      for (int b = b0; b < b1; b++) {
+        const size_t vec0 = vec0_of(b);
+        const int valid = min(PAGE_TOKENS, last - logical_of(b) * PAGE_TOKENS);
+        const bf16* ks = static_cast<const bf16*>(pool.keys) + vec0 * D + c * 8;
+        const bf16* vs = static_cast<const bf16*>(pool.values) + vec0 * D + c * 8;
+        mbar_wait(empty + 8 * stage, phase ^ 1);
+        const uint32_t sk = base + stage * PrefillSm90Smem::STAGE + place;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+          const int row = r0 + 8 * i, n = row < valid ? 16 : 0;
+          cp_async16_to(sk + i * 1024, ks + (row < valid ? row * D : 0), n);
+          cp_async16_to(sk + 16384 + i * 1024, vs + (row < valid ? row * D : 0), n);
+        }
+        cp_async_arrive(full + 8 * stage);
+        if (++stage == PF90_STAGES) stage = 0, phase ^= 1;
+      }
+      asm volatile("cp.async.wait_all;\n" ::: "memory");
+    } else {
+      // Thread t takes 16-byte code word c = t % RW of rows t / RW + (128 / RW) i of K and of V
+      // (RW words a row; each word is NCH chunks of 8 channels), converted to fp16 (below).
+      constexpr int RW = D * BITS / 8 / 16, NCH = 16 * 8 / BITS / 8, ROWS = 64 * RW / 128, STEP = 128 / RW;
+      const int c = t % RW, r0 = t / RW;
+      uint4 raw[2][ROWS], next[2][ROWS];
+      __half2 prm[2][ROWS], next_prm[2][ROWS];
+      auto fetch = [&](int b, uint4 (&w)[2][ROWS], __half2 (&p)[2][ROWS]) {
+        const size_t vec0 = vec0_of(b);
+#pragma unroll
+        for (int kv = 0; kv < 2; kv++) {
+          const unsigned char* codes = static_cast<const unsigned char*>(kv ? pool.values : pool.keys);
+          const __half* params = kv ? pool.value_params : pool.key_params;
+#pragma unroll
+          for (int i = 0; i < ROWS; i++) {
+            const size_t vec = vec0 + r0 + STEP * i;
+            w[kv][i] = __ldg(reinterpret_cast<const uint4*>(codes + vec * D * BITS / 8) + c);
+            p[kv][i] = __ldg(reinterpret_cast<const __half2*>(params + 2 * vec));
+          }
+        }
+      };
+      auto convert = [&](int b, int stage) {
+        const int valid = min(PAGE_TOKENS, last - logical_of(b) * PAGE_TOKENS);
+        unsigned char* st = base_ptr + stage * PrefillSm90Smem::STAGE;
+#pragma unroll
+        for (int kv = 0; kv < 2; kv++)
+#pragma unroll
+          for (int i = 0; i < ROWS; i++) {
+            const int row = r0 + STEP * i;
+            const uint32_t wd[4] = {raw[kv][i].x, raw[kv][i].y, raw[kv][i].z, raw[kv][i].w};
+#pragma unroll
+            for (int j = 0; j < NCH; j++) {
+              // Rotated so that the 8 threads of a store phase hit 8 distinct 16-byte bank groups.
+              const int jj = (j + c / (8 / NCH)) % NCH, chunk = c * NCH + jj;
+              uint4 u = BITS == 8 ? dequant8_f16<8>(wd[2 * jj], wd[2 * jj + 1], prm[kv][i])
+                                  : dequant8_f16<4>(wd[jj], 0, prm[kv][i]);
+              if (row >= valid) u = make_uint4(0, 0, 0, 0);
+              *reinterpret_cast<uint4*>(st + kv * 16384 + (chunk >> 3) * 8192 + row * 128 +
+                                        (((chunk & 7) ^ (row & 7)) << 4)) = u;
+            }
+          }
+        // Consumers fence the proxies after the wait: a fence here would also wait for the next
+        // page's loads in flight.
+        mbar_arrive(full + 8 * stage);
+      };
+      // Page b + 2 is prefetched into L2, so that its loads (issued a page later) wait on L2, not HBM.
+      auto prefetch = [&](int b) {
+        const size_t vec0 = vec0_of(b);
+        const unsigned char* codes = static_cast<const unsigned char*>(t < 64 ? pool.keys : pool.values);
+        asm volatile("prefetch.global.L2 [%0];\n" ::"l"(codes + vec0 * D * BITS / 8 + (t & 63) * 128 * BITS / 8));
+        if (t < 4) {
+          const __half* params = t < 2 ? pool.key_params : pool.value_params;
+          asm volatile("prefetch.global.L2 [%0];\n" ::"l"(params + 2 * vec0 + (t & 1) * 64));
+        }
+      };
+      fetch(b0, raw, prm);
+      if (b0 + 1 < b1) prefetch(b0 + 1);
+      for (int b = b0; b < b1; b++) {
+        if (b + 2 < b1) prefetch(b + 2);
+        if (b + 1 < b1) fetch(b + 1, next, next_prm);
+        mbar_wait(empty + 8 * stage, phase ^ 1);
+        convert(b, stage);
+        if (++stage == PF90_STAGES) stage = 0, phase ^= 1;
+#pragma unroll
+        for (int kv = 0; kv < 2; kv++)
+#pragma unroll
+          for (int i = 0; i < ROWS; i++) raw[kv][i] = next[kv][i], prm[kv][i] = next_prm[kv][i];
+      }
+    }
+    return;
+  }
+
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 192;\n");
+  const int cw = (threadIdx.x >> 5) - 4, lane = threadIdx.x & 31;
+  const int head = head0 + (cw & (hpc - 1)), r0 = (cw >> hpc_log2) * 16;
+  uint32_t qf[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++) ldmatrix_x4(qf[kk], sq + (cw * 16 + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8);
+  constexpr bool F16 = BITS != 16;  // quantized pages arrive as fp16: Q goes to fp16 too (saturating)
+  if constexpr (F16) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+        qf[kk][j] = pack_f16(__uint_as_float(qf[kk][j] << 16), __uint_as_float(qf[kk][j] & 0xffff0000u));
+  }
+
+  float o[D / 2], s[32];
+#pragma unroll
+  for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  const float sl2 = scale * 1.4426950408889634f;
+  const int qlo = p0 + r0, qhi = qlo + 15;
+  const int qpos[2] = {qlo + (lane >> 2), qlo + (lane >> 2) + 8};
+  // s[4 n + e]: row qpos[e >> 1], key kbase + 8 n + 2 (lane % 4) + (e & 1).
+  auto mask = [&](int b, int kbase) {
+    const bool sink_page = !retrieval && b < sink_blocks;
+    const bool whole = kbase + PAGE_TOKENS <= qlo &&
+                       (retrieval || (sink_page ? kbase + PAGE_TOKENS <= sink : kbase >= sink && kbase >= qhi - window));
+    if (!whole) {
+#pragma unroll
+      for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int key = kbase + n * 8 + (lane & 3) * 2 + (e & 1), r = e >> 1;
+          const bool visible = key < qpos[r] && (retrieval || (sink_page ? key < sink
+                                                                         : key >= sink && key >= qpos[r] - window));
+          if (!visible) s[4 * n + e] = -INFINITY;
+        }
+    }
+  };
+  // Online softmax of s (in place, to P). The running maximum m only moves when some row of the
+  // warp gains more than 2^8 over it (FA4's lazy rescaling): P then stays below 256, and the
+  // output and sums are rescaled (by alpha) on few pages instead of every one. Returns whether
+  // they must be.
+  auto softmax = [&](float (&alpha)[2]) {
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+      mx[0] = fmaxf(mx[0], fmaxf(s[4 * n], s[4 * n + 1]));
+      mx[1] = fmaxf(mx[1], fmaxf(s[4 * n + 2], s[4 * n + 3]));
+    }
+    float mnew[2], msub[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      mnew[r] = fmaxf(m[r], mx[r] * sl2);
+    }
+    const bool rescale = __any_sync(0xffffffffu, mnew[0] > m[0] + 8.f || mnew[1] > m[1] + 8.f);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      alpha[r] = 1.f;
+      if (rescale) {
+        alpha[r] = mnew[r] == -INFINITY ? 1.f : exp2f(m[r] - mnew[r]);
+        m[r] = mnew[r];
+        l[r] *= alpha[r];
+      }
+      msub[r] = m[r] == -INFINITY ? 0.f : m[r];
+    }
+#pragma unroll
+    for (int i = 0; i < 32; i++) {
+      const float p = exp2f(fmaf(s[i], sl2, -msub[(i >> 1) & 1]));
+      s[i] = p;
+      l[(i >> 1) & 1] += p;
+    }
+    return rescale;
+  };
+  uint32_t pa[4][4];
+  auto pack_p = [&]() {
+#pragma unroll
+    for (int t = 0; t < 4; t++) {
+#pragma unroll
+      for (int j = 0; j < 4; j++) pa[t][j] = F16 ? pack_f16(s[8 * t + 2 * j], s[8 * t + 2 * j + 1])
+                                                  : pack_bf16(s[8 * t + 2 * j], s[8 * t + 2 * j + 1]);
+    }
+  };
+  auto issue_s = [&](int st) {
+    const uint32_t k = base + st * PrefillSm90Smem::STAGE;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+      wgmma_qk<F16>(s, qf[kk], wg_desc(k + (kk >> 2) * 8192 + (kk & 3) * 32), kk);
+  };
+  auto issue_pv = [&](int st) {
+    const uint32_t v = base + st * PrefillSm90Smem::STAGE + 16384;
+#pragma unroll
+    for (int t = 0; t < 4; t++) wgmma_pv<F16>(o, pa[t], wg_desc_n_major(v + t * 2048));
+  };
+  auto release = [&](int st) {
+    if (lane == 0) mbar_arrive(empty + 8 * st);
+  };
+
+  // Page b0: S, softmax. Then per page b: S(b) and P V(b - 1) issued together; the softmax of b
+  // runs once S(b) has retired, while P V(b - 1) may still run; O is rescaled after it.
+  int stage = 0;
+  uint32_t phase = 0;
+  float alpha[2];
+  mbar_wait(full, 0);
+  fence_proxy_async();
+  wgmma_fence();
+  issue_s(0);
+  wgmma_commit();
+  wgmma_wait<0>();
+  fence_acc<32>(s);
+  mask(b0, logical_of(b0) * PAGE_TOKENS);
+  softmax(alpha);
+  pack_p();
+  int prev = 0;
+  for (int b = b0 + 1; b < b1; b++) {
+    if (++stage == PF90_STAGES) stage = 0, phase ^= 1;
+    mbar_wait(full + 8 * stage, phase);
+    fence_proxy_async();
+    fence_acc<D / 2>(o);
+    fence_regs<16>(&pa[0][0]);
+    wgmma_fence();
+    issue_s(stage);
+    wgmma_commit();
+    issue_pv(prev);
+    wgmma_commit();
+    wgmma_wait<1>();
+    fence_acc<32>(s);
+    mask(b, logical_of(b) * PAGE_TOKENS);
+    const bool rescale = softmax(alpha);
+    wgmma_wait<0>();
+    fence_acc<D / 2>(o);
+    fence_regs<16>(&pa[0][0]);
+    release(prev);
+    if (rescale)
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) {
+      o[4 * n] *= alpha[0];
+      o[4 * n + 1] *= alpha[0];
+      o[4 * n + 2] *= alpha[1];
+      o[4 * n + 3] *= alpha[1];
+    }
+    pack_p();
+    prev = stage;
+  }
+  fence_acc<D / 2>(o);
+  fence_regs<16>(&pa[0][0]);
+  wgmma_fence();
+  issue_pv(prev);
+  wgmma_commit();
+  wgmma_wait<0>();
+  fence_acc<D / 2>(o);
+  release(prev);
+
+  // Rows' sums over the quad; write (o, m, l) as split `split`, m in natural-log units.
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    const int row = r0 + (lane >> 2) + 8 * r;
+    if (row >= nrows) continue;
+    const size_t at = ((size_t)(row0 + row) * heads + head) * splits + split;
+#pragma unroll
+    for (int n = 0; n < D / 8; n++)
+      *reinterpret_cast<float2*>(part_o + at * D + n * 8 + (lane & 3) * 2) =
+          make_float2(o[4 * n + 2 * r], o[4 * n + 2 * r + 1]);
+    if ((lane & 3) == 0) {
+      part_ml[2 * at] = m[r] * 0.6931471805599453f;
+      part_ml[2 * at + 1] = l[r];
+    }
+  }
+}
+#else
+template <int BITS>
+__device__ void attn_prefill_wg(float*, float*, const bf16*, int, int, int, int, const int*, int, int, const int*, int,
+                                const int*, const int*, const int*, int, const int*, KvPool, KvPool, int, int, float) {
+  __trap();
+}
+#endif
+
+#define PREFILL_WG_ENTRY(BITS)                                                                                      \
+  extern "C" __global__ void __launch_bounds__(PF90_THREADS, 1) attn_prefill_wg_b##BITS##_d128(                   \
+      float* part_o, float* part_ml, const bf16* q, int heads, int kv_heads, int splits, int kv_splits,             \
+      const int* tiles, int ntiles, int hpc_log2, const int* head_order, int dense_kv_heads, const int* slice_info, \
+      const int* page_tables, const int* rings, int sink_pages, const int* head_slot, void* rk, void* rv,           \
+      __half* rkp, __half* rvp, int r_heads, void* sk, void* sv, __half* skp, __half* svp, int s_heads, int sink,   \
+      int prefill_window, float scale) {                                                                            \
+    attn_prefill_wg<BITS>(part_o, part_ml, q, heads, kv_heads, splits, kv_splits, tiles, ntiles, hpc_log2,          \
+                          head_order, dense_kv_heads, slice_info, page_tables, rings, sink_pages, head_slot,        \
+                          KvPool{rk, rv, rkp, rvp, r_heads}, KvPool{sk, sv, skp, svp, s_heads}, sink,               \
+                          prefill_window, scale);                                                                   \
+  }
+PREFILL_WG_ENTRY(16)
+PREFILL_WG_ENTRY(8)
+PREFILL_WG_ENTRY(4)
