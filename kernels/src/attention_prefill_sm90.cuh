@@ -16,6 +16,8 @@
 #include "attention_prefill.cuh"
 #include "gemm_sm90.cuh"
 
+#include <type_traits>
+
 #define PF90_STAGES 4
 #define PF90_THREADS 384
 
@@ -226,10 +228,12 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
       }
       asm volatile("cp.async.wait_all;\n" ::: "memory");
     } else {
-      // Thread t takes 16-byte code word c = t % RW of rows t / RW + (128 / RW) i of K and of V
-      // (RW words a row; each word is NCH chunks of 8 channels), converted to fp16 (below).
+      // Thread t takes 16-byte code word c = (t / 8) % RW of rows r0 + (128 / RW) i of K and of V
+      // (RW words a row; each word is NCH chunks of 8 channels), converted to fp16 (below). The 8
+      // threads of a shared-memory store phase hold one word of 8 consecutive rows, whose swizzle
+      // places their chunks in 8 distinct bank groups.
       constexpr int RW = D * BITS / 8 / 16, NCH = 16 * 8 / BITS / 8, ROWS = 64 * RW / 128, STEP = 128 / RW;
-      const int c = t % RW, r0 = t / RW;
+      const int c = (t >> 3) % RW, r0 = (t & 7) + 8 * (t / (8 * RW));
       uint4 raw[2][ROWS], next[2][ROWS];
       __half2 prm[2][ROWS], next_prm[2][ROWS];
       auto fetch = [&](int b, uint4 (&w)[2][ROWS], __half2 (&p)[2][ROWS]) {
@@ -246,8 +250,9 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
           }
         }
       };
-      auto convert = [&](int b, int stage) {
-        const int valid = min(PAGE_TOKENS, last - logical_of(b) * PAGE_TOKENS);
+      // Slots from `valid` on become zeros (never-written slots may hold NaN); only a partial page
+      // (partial: std::true_type) pays for the test.
+      auto convert = [&](auto partial, int valid, int stage) {
         unsigned char* st = base_ptr + stage * PrefillSm90Smem::STAGE;
 #pragma unroll
         for (int kv = 0; kv < 2; kv++)
@@ -257,11 +262,10 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
             const uint32_t wd[4] = {raw[kv][i].x, raw[kv][i].y, raw[kv][i].z, raw[kv][i].w};
 #pragma unroll
             for (int j = 0; j < NCH; j++) {
-              // Rotated so that the 8 threads of a store phase hit 8 distinct 16-byte bank groups.
-              const int jj = (j + c / (8 / NCH)) % NCH, chunk = c * NCH + jj;
-              uint4 u = BITS == 8 ? dequant8_f16<8>(wd[2 * jj], wd[2 * jj + 1], prm[kv][i])
-                                  : dequant8_f16<4>(wd[jj], 0, prm[kv][i]);
-              if (row >= valid) u = make_uint4(0, 0, 0, 0);
+              const int chunk = c * NCH + j;
+              uint4 u = BITS == 8 ? dequant8_f16<8>(wd[2 * j], wd[2 * j + 1], prm[kv][i])
+                                  : dequant8_f16<4>(wd[j], 0, prm[kv][i]);
+              if (decltype(partial)::value && row >= valid) u = make_uint4(0, 0, 0, 0);
               *reinterpret_cast<uint4*>(st + kv * 16384 + (chunk >> 3) * 8192 + row * 128 +
                                         (((chunk & 7) ^ (row & 7)) << 4)) = u;
             }
@@ -270,23 +274,13 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
         // page's loads in flight.
         mbar_arrive(full + 8 * stage);
       };
-      // Page b + 2 is prefetched into L2, so that its loads (issued a page later) wait on L2, not HBM.
-      auto prefetch = [&](int b) {
-        const size_t vec0 = vec0_of(b);
-        const unsigned char* codes = static_cast<const unsigned char*>(t < 64 ? pool.keys : pool.values);
-        asm volatile("prefetch.global.L2 [%0];\n" ::"l"(codes + vec0 * D * BITS / 8 + (t & 63) * 128 * BITS / 8));
-        if (t < 4) {
-          const __half* params = t < 2 ? pool.key_params : pool.value_params;
-          asm volatile("prefetch.global.L2 [%0];\n" ::"l"(params + 2 * vec0 + (t & 1) * 64));
-        }
-      };
       fetch(b0, raw, prm);
-      if (b0 + 1 < b1) prefetch(b0 + 1);
       for (int b = b0; b < b1; b++) {
-        if (b + 2 < b1) prefetch(b + 2);
         if (b + 1 < b1) fetch(b + 1, next, next_prm);
         mbar_wait(empty + 8 * stage, phase ^ 1);
-        convert(b, stage);
+        const int valid = min(PAGE_TOKENS, last - logical_of(b) * PAGE_TOKENS);
+        if (valid == PAGE_TOKENS) convert(std::false_type{}, valid, stage);
+        else convert(std::true_type{}, valid, stage);
         if (++stage == PF90_STAGES) stage = 0, phase ^= 1;
 #pragma unroll
         for (int kv = 0; kv < 2; kv++)
