@@ -128,7 +128,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
                                 int kv_splits, const int* tiles, int ntiles, int hpc_log2, const int* head_order,
                                 int dense_kv_heads, const int* slice_info, const int* page_tables, const int* rings,
                                 int sink_pages, const int* head_slot, KvPool ret, KvPool str, int sink,
-                                int prefill_window, float scale) {
+                                int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self) {
   constexpr int D = 128, LDS = D + 8;
   extern __shared__ __align__(1024) unsigned char pf90_smem[];
   const uint32_t base = (smem_u32(pf90_smem) + 1023) & ~1023u;  // the swizzle repeats every 1024 bytes
@@ -166,7 +166,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   const int per = (nb + kv_splits - 1) / kv_splits;
   const int b0 = min(nb, split * per), b1 = min(nb, b0 + per);
 
-  if (threadIdx.x < 128) {
+  if (out == nullptr && threadIdx.x < 128) {
     const int row = threadIdx.x & ((128 >> hpc_log2) - 1), hh = head0 + (threadIdx.x >> (7 - hpc_log2));
     if (row < nrows) {
       const size_t at = ((size_t)(row0 + row) * heads + hh) * splits;
@@ -175,7 +175,18 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
       if (b0 >= b1) part_ml[2 * (at + split)] = -INFINITY;
     }
   }
-  if (b0 >= b1) return;
+  if (b0 >= b1) {
+    // No key before the tile's rows (its first rows of a sequence): with the merge fused, each
+    // row's output is its own value.
+    if (out != nullptr)
+      for (int i = threadIdx.x; i < 128 * D / 8; i += PF90_THREADS) {
+        const int r = i / (D / 8) & ((128 >> hpc_log2) - 1), j = i / (D / 8) >> (7 - hpc_log2), c = i % (D / 8) * 8;
+        if (r < nrows)
+          *reinterpret_cast<uint4*>(out + ((size_t)(row0 + r) * heads + head0 + j) * D + c) =
+              *reinterpret_cast<const uint4*>(v_self + ((size_t)(row0 + r) * kv_heads + h) * D + c);
+      }
+    return;
+  }
   auto logical_of = [&](int b) { return retrieval || b < sink_blocks ? b : w0 / PAGE_TOKENS + b - sink_blocks; };
 
   // The queries: consumer warp w (of 8) holds 16 rows of head w % hpc at rows w * 16, as in attn_prefill.
@@ -195,7 +206,9 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 120;\n");
+    // Registers: producer + 2 x consumer = the 3 x 168 the launch holds (int8's producer needs 128).
+    if constexpr (BITS == 8) asm volatile("setmaxnreg.dec.sync.aligned.u32 128;\n");
+    else asm volatile("setmaxnreg.dec.sync.aligned.u32 120;\n");
     const int t = threadIdx.x;
     auto vec0_of = [&](int b) {
       const int logical = logical_of(b);
@@ -291,7 +304,8 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
     return;
   }
 
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 192;\n");
+  if constexpr (BITS == 8) asm volatile("setmaxnreg.inc.sync.aligned.u32 184;\n");
+  else asm volatile("setmaxnreg.inc.sync.aligned.u32 192;\n");
   const int cw = (threadIdx.x >> 5) - 4, lane = threadIdx.x & 31;
   const int head = head0 + (cw & (hpc - 1)), r0 = (cw >> hpc_log2) * 16;
   uint32_t qf[D / 16][4];
@@ -446,12 +460,40 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   fence_acc<D / 2>(o);
   release(prev);
 
-  // Rows' sums over the quad; write (o, m, l) as split `split`, m in natural-log units.
+  // Rows' sums over the quad; write (o, m, l) as split `split`, m in natural-log units. With
+  // out given (one split, no decode rows in the step), attn_merge's work is done here instead:
+  // the row's own key and value (this thread's 32 channels of them) join, the result goes to out.
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     const int row = r0 + (lane >> 2) + 8 * r;
+    if (out != nullptr) {
+      const size_t qo = ((size_t)(row0 + row) * heads + head) * D, ko = ((size_t)(row0 + row) * kv_heads + h) * D;
+      const int cl = (lane & 3) * 2;
+      float self = 0.f;
+      if (row < nrows)
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+          const float2 qv = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(q + qo + 8 * n + cl));
+          const float2 kv = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(k_self + ko + 8 * n + cl));
+          self = fmaf(qv.x, kv.x, self);
+          self = fmaf(qv.y, kv.y, self);
+        }
+      self += __shfl_xor_sync(0xffffffffu, self, 1);
+      self += __shfl_xor_sync(0xffffffffu, self, 2);
+      if (row >= nrows) continue;
+      self *= scale;
+      const float mn = m[r] * 0.6931471805599453f, mx = fmaxf(self, mn);
+      const float fs = expf(self - mx), f = m[r] == -INFINITY ? 0.f : expf(mn - mx), sum = fs + l[r] * f;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        const float2 vv = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(v_self + ko + 8 * n + cl));
+        *reinterpret_cast<__nv_bfloat162*>(out + qo + 8 * n + cl) = __floats2bfloat162_rn(
+            (fs * vv.x + o[4 * n + 2 * r] * f) / sum, (fs * vv.y + o[4 * n + 2 * r + 1] * f) / sum);
+      }
+      continue;
+    }
     if (row >= nrows) continue;
     const size_t at = ((size_t)(row0 + row) * heads + head) * splits + split;
 #pragma unroll
@@ -467,7 +509,8 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
 #else
 template <int BITS>
 __device__ void attn_prefill_wg(float*, float*, const bf16*, int, int, int, int, const int*, int, int, const int*, int,
-                                const int*, const int*, const int*, int, const int*, KvPool, KvPool, int, int, float) {
+                                const int*, const int*, const int*, int, const int*, KvPool, KvPool, int, int, float,
+                                bf16*, const bf16*, const bf16*) {
   __trap();
 }
 #endif
@@ -478,11 +521,11 @@ __device__ void attn_prefill_wg(float*, float*, const bf16*, int, int, int, int,
       const int* tiles, int ntiles, int hpc_log2, const int* head_order, int dense_kv_heads, const int* slice_info, \
       const int* page_tables, const int* rings, int sink_pages, const int* head_slot, void* rk, void* rv,           \
       __half* rkp, __half* rvp, int r_heads, void* sk, void* sv, __half* skp, __half* svp, int s_heads, int sink,   \
-      int prefill_window, float scale) {                                                                            \
+      int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self) {                        \
     attn_prefill_wg<BITS>(part_o, part_ml, q, heads, kv_heads, splits, kv_splits, tiles, ntiles, hpc_log2,          \
                           head_order, dense_kv_heads, slice_info, page_tables, rings, sink_pages, head_slot,        \
                           KvPool{rk, rv, rkp, rvp, r_heads}, KvPool{sk, sv, skp, svp, s_heads}, sink,               \
-                          prefill_window, scale);                                                                   \
+                          prefill_window, scale, out, k_self, v_self);                                              \
   }
 PREFILL_WG_ENTRY(16)
 PREFILL_WG_ENTRY(8)

@@ -5,6 +5,7 @@ import ai.lserve.engine.runtime.StepBatch;
 import ai.lserve.engine.sparse.AttentionPolicy;
 import ai.lserve.engine.sparse.SparseConfig;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import jcuda.driver.CUdeviceptr;
 
@@ -117,6 +118,7 @@ final class CudaAttention {
     float scale = (float) (1.0 / Math.sqrt(d));
     // Without prefill tiles the paged kernel's last split per (row, head group) merges them.
     boolean fuseMerge = tiles.isEmpty() && ctas <= SPLIT_COUNTERS;
+    boolean tileMerge = wgmma && !tiles.isEmpty() && pagedRows.size == 0 && splits == 1;
     if (pagedRows.size > 0)
       launcher.launch(pagedKernel(bits, d, group / groupSplit), pagedRows.size, kvHeads * groupSplit, splits,
           128, 0, partO, partMl, pagedRows.size == rows ? null : transfers.ints(pagedRows.array(), pagedRows.size),
@@ -130,16 +132,19 @@ final class CudaAttention {
       tiles.sort((a, b) -> Integer.compare(b[3], a[3])); // longest first: the last CTAs are short
       int[] flat = new int[3 * tiles.size()];
       for (int i = 0; i < tiles.size(); i++) System.arraycopy(tiles.get(i), 0, flat, 3 * i, 3);
+      List<Object> args = new ArrayList<>(Arrays.asList(partO, partMl, q.ptr(), heads, kvHeads, splits, prefillSplits,
+          transfers.ints(flat), tiles.size(), Integer.numberOfTrailingZeros(hpc), cache.headOrder[layer], ret.heads(),
+          meta.sliceInfo, meta.pageTables, meta.rings, sinkPages, cache.headSlot[layer], ret.keys(), ret.values(),
+          ret.keyParams(), ret.valueParams(), ret.heads(), str.keys(), str.values(), str.keyParams(),
+          str.valueParams(), str.heads(), p.sink(), p.prefillLocal() - 1, scale));
+      // The wgmma kernel merges in place (its rows' own keys and values, the output) when every
+      // row of the step is a prefill row of a one-split tile.
+      if (wgmma) args.addAll(Arrays.asList(tileMerge ? out.ptr() : null, k.ptr(), v.ptr()));
       launcher.launch((wgmma ? "attn_prefill_wg_b" : "attn_prefill_b") + bits + "_d" + d,
           tiles.size() * kvHeads * (group / hpc) * prefillSplits, 1, 1, wgmma ? PREFILL_WG_THREADS : PREFILL_THREADS,
-          wgmma ? PREFILL_WG_SHARED_BYTES : prefillSharedBytes(l.format().bits, d), partO, partMl, q.ptr(), heads,
-          kvHeads, splits, prefillSplits, transfers.ints(flat), tiles.size(), Integer.numberOfTrailingZeros(hpc),
-          cache.headOrder[layer], ret.heads(), meta.sliceInfo, meta.pageTables, meta.rings, sinkPages,
-          cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(), ret.heads(),
-          str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(), p.sink(),
-          p.prefillLocal() - 1, scale);
+          wgmma ? PREFILL_WG_SHARED_BYTES : prefillSharedBytes(l.format().bits, d), args.toArray());
     }
-    if (!fuseMerge)
+    if (!fuseMerge && !tileMerge)
       launcher.launch("attn_merge", rows, heads, 1, 32, 0, out.ptr(), partO, partMl, q.ptr(), k.ptr(), v.ptr(), heads,
           kvHeads, d, splits, scale);
   }
