@@ -76,6 +76,98 @@ __device__ __forceinline__ uint4 dequant8(uint32_t w0, uint32_t w1, float scale,
   return u;
 }
 
+// A prefill CTA's work item (tile, head group, KV split) and the pages its rows see. Items are
+// numbered so that all dense (retrieval) heads' items come first, longest tiles first (the host
+// orders the tiles), the cheap streaming items last. Page list entries: [0, nb) for a retrieval
+// head; the sink pages then the window's for a streaming head; this split walks [b0, b1).
+struct PrefillItem {
+  int h, head0, row0, nrows, p0, split, pool_head, last, sink, window, sink_blocks, w0, b0, b1;
+  bool retrieval;
+  KvPool pool;
+  const int* info;
+
+  __device__ PrefillItem(int heads, int kv_heads, int kv_splits, const int* tiles, int ntiles, int hpc_log2,
+                         const int* head_order, int dense_kv_heads, const int* slice_info, const int* head_slot,
+                         const KvPool& ret, const KvPool& str, int sink_, int window_)
+      : sink(sink_), window(window_) {
+    const int hpc = 1 << hpc_log2, group = heads / kv_heads, gpk = group >> hpc_log2;
+    int id = blockIdx.x, kind_heads = dense_kv_heads, order0 = 0;
+    if (id >= dense_kv_heads * gpk * ntiles * kv_splits) {
+      id -= dense_kv_heads * gpk * ntiles * kv_splits;
+      kind_heads = kv_heads - dense_kv_heads;
+      order0 = dense_kv_heads;
+    }
+    const int units = kind_heads * gpk, unit = id % units, tile = id / units / kv_splits;
+    split = (id / units) % kv_splits;
+    h = head_order[order0 + unit / gpk];
+    head0 = h * group + (unit % gpk) * hpc;  // the CTA's first query head
+    info = slice_info + tiles[3 * tile] * SLICE_STRIDE;
+    row0 = tiles[3 * tile + 1];
+    nrows = tiles[3 * tile + 2];
+    p0 = info[SLICE_START] + row0 - info[SLICE_ROW];  // position of the tile's first row
+    const int slot = head_slot[h];
+    retrieval = slot >= 0;
+    pool = retrieval ? ret : str;
+    pool_head = retrieval ? slot : -1 - slot;
+    last = p0 + nrows - 1;  // keys of the tile lie before `last`
+    const int sink_end = min(sink, last);
+    sink_blocks = (sink_end + PAGE_TOKENS - 1) / PAGE_TOKENS;
+    w0 = max(sink_end, p0 - window);  // the earliest window key of the tile's first row
+    const int nb = retrieval ? (last + PAGE_TOKENS - 1) / PAGE_TOKENS
+                             : sink_blocks + (w0 < last ? (last - 1) / PAGE_TOKENS - w0 / PAGE_TOKENS + 1 : 0);
+    const int per = (nb + kv_splits - 1) / kv_splits;
+    b0 = min(nb, split * per);
+    b1 = min(nb, b0 + per);
+  }
+
+  __device__ int logical(int b) const { return retrieval || b < sink_blocks ? b : w0 / PAGE_TOKENS + b - sink_blocks; }
+
+  // The first KV vector of entry b's page in its pool.
+  __device__ size_t vec0(int b, const int* page_tables, const int* rings, int sink_pages) const {
+    const int l = logical(b);
+    const int page = retrieval ? page_tables[info[SLICE_TABLE] + l]
+                               : ring_page(rings, info[SLICE_RING], info[SLICE_RING_LEN], sink_pages, l);
+    return kv_vector(page, pool.heads, pool_head, 0);
+  }
+
+  // Keys of entry b written so far (slots from here on may hold NaN: loads zero them).
+  __device__ int valid(int b) const { return min(PAGE_TOKENS, last - logical(b) * PAGE_TOKENS); }
+
+  // Empty states: of the splits this launch does not fill (split 0 writes them), and of an empty split.
+  __device__ void empty_states(float* part_ml, int heads, int splits, int kv_splits, int hpc_log2) const {
+    if (threadIdx.x >= 128) return;
+    const int row = threadIdx.x & ((128 >> hpc_log2) - 1), hh = head0 + (threadIdx.x >> (7 - hpc_log2));
+    if (row >= nrows) return;
+    const size_t at = ((size_t)(row0 + row) * heads + hh) * splits;
+    if (split == 0)
+      for (int s = kv_splits; s < splits; s++) part_ml[2 * (at + s)] = -INFINITY;
+    if (b0 >= b1) part_ml[2 * (at + split)] = -INFINITY;
+  }
+
+  // Masks the scores of entry b (first key kbase) that a warp's rows [qlo, qlo + 16) do not see,
+  // if some row sees the page only partly (the diagonal, the window's edges). s is the thread's
+  // 8 x 4 accumulator (mma.sync and wgmma alike): s[4 n + e] holds row qlo + lane / 4 + 8 (e / 2),
+  // key kbase + 8 n + 2 (lane % 4) + e % 2. A sink page counts only its sink keys and a window page
+  // only keys past the sink, so that a page holding both (sink not a multiple of 64, window
+  // reaching back to it) counts each key once.
+  __device__ __forceinline__ void mask(float* s, int b, int kbase, int qlo, int lane) const {
+    const int qhi = qlo + 15, qpos[2] = {qlo + (lane >> 2), qlo + (lane >> 2) + 8};
+    const bool sink_page = !retrieval && b < sink_blocks;
+    const bool whole = kbase + PAGE_TOKENS <= qlo &&
+                       (retrieval || (sink_page ? kbase + PAGE_TOKENS <= sink : kbase >= sink && kbase >= qhi - window));
+    if (whole) return;
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int key = kbase + n * 8 + (lane & 3) * 2 + (e & 1), r = e >> 1;
+        const bool visible = key < qpos[r] && (retrieval || (sink_page ? key < sink
+                                                                       : key >= sink && key >= qpos[r] - window));
+        if (!visible) s[4 * n + e] = -INFINITY;
+      }
+  }
+};
+
 template <int BITS, int D>
 __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int heads, int kv_heads, int splits,
                              int kv_splits, const int* tiles, int ntiles, int hpc_log2, const int* head_order,
@@ -90,63 +182,22 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
   bf16* sq = reinterpret_cast<bf16*>(prefill_smem + S::STAGES * S::RAW + S::QBUF);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
-  // This CTA's work item.
-  const int hpc = 1 << hpc_log2, group = heads / kv_heads, gpk = group >> hpc_log2;
-  int id = blockIdx.x, kind_heads = dense_kv_heads, order0 = 0;
-  if (id >= dense_kv_heads * gpk * ntiles * kv_splits) {
-    id -= dense_kv_heads * gpk * ntiles * kv_splits;
-    kind_heads = kv_heads - dense_kv_heads;
-    order0 = dense_kv_heads;
-  }
-  const int units = kind_heads * gpk, unit = id % units, split = (id / units) % kv_splits;
-  const int tile = id / units / kv_splits;
-  const int h = head_order[order0 + unit / gpk];
-  const int head0 = h * group + (unit % gpk) * hpc;  // the CTA's first query head
-  const int* info = slice_info + tiles[3 * tile] * SLICE_STRIDE;
-  const int row0 = tiles[3 * tile + 1], nrows = tiles[3 * tile + 2];
-  const int p0 = info[SLICE_START] + row0 - info[SLICE_ROW];  // position of the tile's first row
-  const int slot = head_slot[h];
-  const bool retrieval = slot >= 0;
-  const KvPool pool = retrieval ? ret : str;
-  const int pool_head = retrieval ? slot : -1 - slot;
+  const PrefillItem it(heads, kv_heads, kv_splits, tiles, ntiles, hpc_log2, head_order, dense_kv_heads, slice_info,
+                      head_slot, ret, str, sink, prefill_window);
+  const int hpc = 1 << hpc_log2, b0 = it.b0, b1 = it.b1, row0 = it.row0, nrows = it.nrows, split = it.split;
+  const KvPool pool = it.pool;
   // Warp w: head head0 + w % hpc, tile rows [r0, r0 + 16).
-  const int head = head0 + (warp & (hpc - 1)), r0 = (warp >> hpc_log2) * 16;
-
-  // Pages to walk: [0, nb) for a retrieval head; the sink pages then the window's for a streaming
-  // head. This split walks [b0, b1).
-  const int last = p0 + nrows - 1;  // keys of the tile lie before `last`
-  const int window = prefill_window;
-  const int sink_end = min(sink, last);
-  const int sink_blocks = (sink_end + PAGE_TOKENS - 1) / PAGE_TOKENS;
-  const int w0 = max(sink_end, p0 - window);  // the earliest window key of the tile's first row
-  const int nb = retrieval ? (last + PAGE_TOKENS - 1) / PAGE_TOKENS
-                           : sink_blocks + (w0 < last ? (last - 1) / PAGE_TOKENS - w0 / PAGE_TOKENS + 1 : 0);
-  const int per = (nb + kv_splits - 1) / kv_splits;
-  const int b0 = min(nb, split * per), b1 = min(nb, b0 + per);
-
-  // Empty states: of the splits this launch does not fill (split 0 writes them), and of an empty split.
-  if (threadIdx.x < 128) {
-    const int row = threadIdx.x & ((128 >> hpc_log2) - 1), hh = head0 + (threadIdx.x >> (7 - hpc_log2));
-    if (row < nrows) {
-      const size_t at = ((size_t)(row0 + row) * heads + hh) * splits;
-      if (split == 0)
-        for (int s = kv_splits; s < splits; s++) part_ml[2 * (at + s)] = -INFINITY;
-      if (b0 >= b1) part_ml[2 * (at + split)] = -INFINITY;
-    }
-  }
+  const int head = it.head0 + (warp & (hpc - 1)), r0 = (warp >> hpc_log2) * 16;
+  it.empty_states(part_ml, heads, splits, kv_splits, hpc_log2);
   if (b0 >= b1) return;
 
-  auto logical_of = [&](int b) { return retrieval || b < sink_blocks ? b : w0 / PAGE_TOKENS + b - sink_blocks; };
   // Issues the copies of page list entry b into stage st (bf16: keys past `last` zero-filled, as
   // never-written slots may hold NaN and 0 * NaN would reach P V; quantized: raw, zeroed later).
   auto load = [&](int b, int st) {
-    const int logical = logical_of(b);
-    const int page = retrieval ? page_tables[info[SLICE_TABLE] + logical]
-                               : ring_page(rings, info[SLICE_RING], info[SLICE_RING_LEN], sink_pages, logical);
-    const size_t vec0 = kv_vector(page, pool.heads, pool_head, 0);
+    const size_t vec0 = it.vec0(b, page_tables, rings, sink_pages);
     unsigned char* dst = raw + st * S::RAW;
     if constexpr (BITS == 16) {
-      const int valid = min(PAGE_TOKENS, last - logical * PAGE_TOKENS);
+      const int valid = it.valid(b);
       const bf16* ks = static_cast<const bf16*>(pool.keys) + vec0 * D;
       const bf16* vs = static_cast<const bf16*>(pool.values) + vec0 * D;
       bf16* kd = reinterpret_cast<bf16*>(dst);
@@ -201,7 +252,7 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
   // The queries of this CTA (warp w's rows at w * 16); rows past nrows are zero, their results dropped.
   for (int i = threadIdx.x; i < 128 * D / 8; i += PF_THREADS) {
     const int r = i / (D / 8), c = (i % (D / 8)) * 8, w = r >> 4;
-    const int row = (w >> hpc_log2) * 16 + (r & 15), hh = head0 + (w & (hpc - 1));
+    const int row = (w >> hpc_log2) * 16 + (r & 15), hh = it.head0 + (w & (hpc - 1));
     uint4 u = make_uint4(0, 0, 0, 0);
     if (row < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + row) * heads + hh) * D + c);
     *reinterpret_cast<uint4*>(sq + r * LDS + c) = u;
@@ -249,7 +300,7 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
   if constexpr (BITS == 16) {
     qk(s, tile_of(0), nullptr, nullptr, 0);
   } else {
-    const int valid = min(PAGE_TOKENS, last - logical_of(b0) * PAGE_TOKENS);
+    const int valid = it.valid(b0);
 #pragma unroll
     for (int k = 0; k < CHUNKS; k++) dequant(k, raw, qbuf, valid);
   }
@@ -261,28 +312,7 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
     for (int j = 0; j < 4; j++) o[i][j] = 0.f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // m: running max of scaled scores, log2 units
   const float sl2 = scale * 1.4426950408889634f;
-  const int qlo = p0 + r0, qhi = qlo + 15;  // the warp's rows' positions
-  const int qpos[2] = {qlo + (lane >> 2), qlo + (lane >> 2) + 8};
-  // Mask only a page some row of the warp sees partly (the diagonal, the window's edges). A sink
-  // page counts only its sink keys and a window page only keys past the sink, so that a page
-  // holding both (sink not a multiple of 64, window reaching back to it) counts each key once.
-  auto mask = [&](int b, int kbase) {
-    const bool sink_page = !retrieval && b < sink_blocks;
-    const bool full = kbase + PAGE_TOKENS <= qlo &&
-                      (retrieval || (sink_page ? kbase + PAGE_TOKENS <= sink : kbase >= sink && kbase >= qhi - window));
-    if (!full) {
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int key = kbase + n * 8 + (lane & 3) * 2 + (e & 1), r = e >> 1;
-          const bool visible = key < qpos[r] && (retrieval || (sink_page ? key < sink
-                                                                         : key >= sink && key >= qpos[r] - window));
-          if (!visible) s[n][e] = -INFINITY;
-        }
-    }
-  };
-
+  const int qlo = it.p0 + r0, qhi = qlo + 15;  // the warp's rows' positions
   for (int b = b0; b < b1; b++) {
     const int i = b - b0;
     cp_async_wait<AHEAD - 2>();
@@ -296,11 +326,11 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
       if (b + AHEAD < b1) load(b + AHEAD, i % S::STAGES);
     }
     cp_async_commit();
-    const int kbase = logical_of(b) * PAGE_TOKENS;
+    const int kbase = it.logical(b) * PAGE_TOKENS;
     const bf16* sv;
     float sn[8][4];
     if constexpr (BITS == 16) {
-      mask(b, kbase);
+      it.mask(&s[0][0], b, kbase, qlo, lane);
       // S of page b + 1 (after the last page: of a stale tile, never used).
       qk(sn, tile_of(i + 1), nullptr, nullptr, 0);
       sv = tile_of(i) + 64 * LDS;
@@ -310,7 +340,7 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
       // Page b + 1 (after the last page: whatever its stage holds, into a tile pair nobody reads).
       const unsigned char* next_raw = raw + ((i + 1) % S::STAGES) * S::RAW;
       bf16* next_tile = qbuf + ((i + 1) & 1) * 128 * LDS;
-      const int next_valid = min(PAGE_TOKENS, last - logical_of(b + 1) * PAGE_TOKENS);
+      const int next_valid = it.valid(b + 1);
       // The warp skips a page none of its rows sees (only at the diagonal: pages walked are seen
       // by the tile's last row).
       if (kbase >= qhi) {
@@ -319,9 +349,9 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
         continue;
       }
       qk(s, sk, next_raw, next_tile, next_valid);
-      mask(b, kbase);
+      it.mask(&s[0][0], b, kbase, qlo, lane);
     }
-    // Online softmax; the thread holds rows qpos[0] (c0, c1) and qpos[1] (c2, c3).
+    // Online softmax; the thread holds rows qlo + lane / 4 (c0, c1) and qlo + lane / 4 + 8 (c2, c3).
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < 8; n++) {

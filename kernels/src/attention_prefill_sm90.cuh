@@ -136,45 +136,11 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   bf16* sq = reinterpret_cast<bf16*>(base_ptr + PF90_STAGES * PrefillSm90Smem::STAGE);
   const uint32_t full = base + PF90_STAGES * PrefillSm90Smem::STAGE + PrefillSm90Smem::Q, empty = full + 8 * PF90_STAGES;
 
-  // This CTA's work item, as in attn_prefill.
-  const int hpc = 1 << hpc_log2, group = heads / kv_heads, gpk = group >> hpc_log2;
-  int id = blockIdx.x, kind_heads = dense_kv_heads, order0 = 0;
-  if (id >= dense_kv_heads * gpk * ntiles * kv_splits) {
-    id -= dense_kv_heads * gpk * ntiles * kv_splits;
-    kind_heads = kv_heads - dense_kv_heads;
-    order0 = dense_kv_heads;
-  }
-  const int units = kind_heads * gpk, unit = id % units, split = (id / units) % kv_splits;
-  const int tile = id / units / kv_splits;
-  const int h = head_order[order0 + unit / gpk];
-  const int head0 = h * group + (unit % gpk) * hpc;
-  const int* info = slice_info + tiles[3 * tile] * SLICE_STRIDE;
-  const int row0 = tiles[3 * tile + 1], nrows = tiles[3 * tile + 2];
-  const int p0 = info[SLICE_START] + row0 - info[SLICE_ROW];
-  const int slot = head_slot[h];
-  const bool retrieval = slot >= 0;
-  const KvPool pool = retrieval ? ret : str;
-  const int pool_head = retrieval ? slot : -1 - slot;
-
-  const int last = p0 + nrows - 1;
-  const int window = prefill_window;
-  const int sink_end = min(sink, last);
-  const int sink_blocks = (sink_end + PAGE_TOKENS - 1) / PAGE_TOKENS;
-  const int w0 = max(sink_end, p0 - window);
-  const int nb = retrieval ? (last + PAGE_TOKENS - 1) / PAGE_TOKENS
-                           : sink_blocks + (w0 < last ? (last - 1) / PAGE_TOKENS - w0 / PAGE_TOKENS + 1 : 0);
-  const int per = (nb + kv_splits - 1) / kv_splits;
-  const int b0 = min(nb, split * per), b1 = min(nb, b0 + per);
-
-  if (out == nullptr && threadIdx.x < 128) {
-    const int row = threadIdx.x & ((128 >> hpc_log2) - 1), hh = head0 + (threadIdx.x >> (7 - hpc_log2));
-    if (row < nrows) {
-      const size_t at = ((size_t)(row0 + row) * heads + hh) * splits;
-      if (split == 0)
-        for (int s = kv_splits; s < splits; s++) part_ml[2 * (at + s)] = -INFINITY;
-      if (b0 >= b1) part_ml[2 * (at + split)] = -INFINITY;
-    }
-  }
+  const PrefillItem it(heads, kv_heads, kv_splits, tiles, ntiles, hpc_log2, head_order, dense_kv_heads, slice_info,
+                      head_slot, ret, str, sink, prefill_window);
+  const int hpc = 1 << hpc_log2, b0 = it.b0, b1 = it.b1, row0 = it.row0, nrows = it.nrows, h = it.h;
+  const KvPool pool = it.pool;
+  if (out == nullptr) it.empty_states(part_ml, heads, splits, kv_splits, hpc_log2);
   if (b0 >= b1) {
     // No key before the tile's rows (its first rows of a sequence): with the merge fused, each
     // row's output is its own value.
@@ -182,17 +148,16 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
       for (int i = threadIdx.x; i < 128 * D / 8; i += PF90_THREADS) {
         const int r = i / (D / 8) & ((128 >> hpc_log2) - 1), j = i / (D / 8) >> (7 - hpc_log2), c = i % (D / 8) * 8;
         if (r < nrows)
-          *reinterpret_cast<uint4*>(out + ((size_t)(row0 + r) * heads + head0 + j) * D + c) =
+          *reinterpret_cast<uint4*>(out + ((size_t)(row0 + r) * heads + it.head0 + j) * D + c) =
               *reinterpret_cast<const uint4*>(v_self + ((size_t)(row0 + r) * kv_heads + h) * D + c);
       }
     return;
   }
-  auto logical_of = [&](int b) { return retrieval || b < sink_blocks ? b : w0 / PAGE_TOKENS + b - sink_blocks; };
 
   // The queries: consumer warp w (of 8) holds 16 rows of head w % hpc at rows w * 16, as in attn_prefill.
   for (int i = threadIdx.x; i < 128 * D / 8; i += PF90_THREADS) {
     const int r = i / (D / 8), c = (i % (D / 8)) * 8, w = r >> 4;
-    const int row = (w >> hpc_log2) * 16 + (r & 15), hh = head0 + (w & (hpc - 1));
+    const int row = (w >> hpc_log2) * 16 + (r & 15), hh = it.head0 + (w & (hpc - 1));
     uint4 u = make_uint4(0, 0, 0, 0);
     if (row < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + row) * heads + hh) * D + c);
     *reinterpret_cast<uint4*>(sq + r * LDS + c) = u;
@@ -210,22 +175,17 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
     if constexpr (BITS == 8) asm volatile("setmaxnreg.dec.sync.aligned.u32 128;\n");
     else asm volatile("setmaxnreg.dec.sync.aligned.u32 120;\n");
     const int t = threadIdx.x;
-    auto vec0_of = [&](int b) {
-      const int logical = logical_of(b);
-      const int page = retrieval ? page_tables[info[SLICE_TABLE] + logical]
-                                 : ring_page(rings, info[SLICE_RING], info[SLICE_RING_LEN], sink_pages, logical);
-      return kv_vector(page, pool.heads, pool_head, 0);
-    };
+    auto vec0_of = [&](int b) { return it.vec0(b, page_tables, rings, sink_pages); };
     int stage = 0;
     uint32_t phase = 0;
     if constexpr (BITS == 16) {
-      // Thread t copies 16-byte chunk t % 16 of rows t / 16 + 8 i of K and of V; keys past `last`
+      // Thread t copies 16-byte chunk t % 16 of rows t / 16 + 8 i of K and of V; keys not yet written
       // are zero-filled (never-written slots may hold NaN, and 0 * NaN would reach P V).
       const int c = t & 15, r0 = t >> 4;
       const uint32_t place = (c >> 3) * 8192 + r0 * 128 + (((c & 7) ^ (r0 & 7)) << 4);
       for (int b = b0; b < b1; b++) {
         const size_t vec0 = vec0_of(b);
-        const int valid = min(PAGE_TOKENS, last - logical_of(b) * PAGE_TOKENS);
+        const int valid = it.valid(b);
         const bf16* ks = static_cast<const bf16*>(pool.keys) + vec0 * D + c * 8;
         const bf16* vs = static_cast<const bf16*>(pool.values) + vec0 * D + c * 8;
         mbar_wait(empty + 8 * stage, phase ^ 1);
@@ -291,7 +251,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
       for (int b = b0; b < b1; b++) {
         if (b + 1 < b1) fetch(b + 1, next, next_prm);
         mbar_wait(empty + 8 * stage, phase ^ 1);
-        const int valid = min(PAGE_TOKENS, last - logical_of(b) * PAGE_TOKENS);
+        const int valid = it.valid(b);
         if (valid == PAGE_TOKENS) convert(std::false_type{}, valid, stage);
         else convert(std::true_type{}, valid, stage);
         if (++stage == PF90_STAGES) stage = 0, phase ^= 1;
@@ -307,7 +267,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   if constexpr (BITS == 8) asm volatile("setmaxnreg.inc.sync.aligned.u32 184;\n");
   else asm volatile("setmaxnreg.inc.sync.aligned.u32 192;\n");
   const int cw = (threadIdx.x >> 5) - 4, lane = threadIdx.x & 31;
-  const int head = head0 + (cw & (hpc - 1)), r0 = (cw >> hpc_log2) * 16;
+  const int head = it.head0 + (cw & (hpc - 1)), r0 = (cw >> hpc_log2) * 16;
   uint32_t qf[D / 16][4];
 #pragma unroll
   for (int kk = 0; kk < D / 16; kk++) ldmatrix_x4(qf[kk], sq + (cw * 16 + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8);
@@ -325,25 +285,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   for (int i = 0; i < D / 2; i++) o[i] = 0.f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
   const float sl2 = scale * 1.4426950408889634f;
-  const int qlo = p0 + r0, qhi = qlo + 15;
-  const int qpos[2] = {qlo + (lane >> 2), qlo + (lane >> 2) + 8};
-  // s[4 n + e]: row qpos[e >> 1], key kbase + 8 n + 2 (lane % 4) + (e & 1).
-  auto mask = [&](int b, int kbase) {
-    const bool sink_page = !retrieval && b < sink_blocks;
-    const bool whole = kbase + PAGE_TOKENS <= qlo &&
-                       (retrieval || (sink_page ? kbase + PAGE_TOKENS <= sink : kbase >= sink && kbase >= qhi - window));
-    if (!whole) {
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int key = kbase + n * 8 + (lane & 3) * 2 + (e & 1), r = e >> 1;
-          const bool visible = key < qpos[r] && (retrieval || (sink_page ? key < sink
-                                                                         : key >= sink && key >= qpos[r] - window));
-          if (!visible) s[4 * n + e] = -INFINITY;
-        }
-    }
-  };
+  const int qlo = it.p0 + r0;
   // Online softmax of s (in place, to P). The running maximum m only moves when some row of the
   // warp gains more than 2^8 over it (FA4's lazy rescaling): P then stays below 256, and the
   // output and sums are rescaled (by alpha) on few pages instead of every one. Returns whether
@@ -417,7 +359,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   wgmma_commit();
   wgmma_wait<0>();
   fence_acc<32>(s);
-  mask(b0, logical_of(b0) * PAGE_TOKENS);
+  it.mask(s, b0, it.logical(b0) * PAGE_TOKENS, qlo, lane);
   softmax(alpha);
   pack_p();
   int prev = 0;
@@ -434,7 +376,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
     wgmma_commit();
     wgmma_wait<1>();
     fence_acc<32>(s);
-    mask(b, logical_of(b) * PAGE_TOKENS);
+    it.mask(s, b, it.logical(b) * PAGE_TOKENS, qlo, lane);
     const bool rescale = softmax(alpha);
     wgmma_wait<0>();
     fence_acc<D / 2>(o);
@@ -495,7 +437,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
       continue;
     }
     if (row >= nrows) continue;
-    const size_t at = ((size_t)(row0 + row) * heads + head) * splits + split;
+    const size_t at = ((size_t)(row0 + row) * heads + head) * splits + it.split;
 #pragma unroll
     for (int n = 0; n < D / 8; n++)
       *reinterpret_cast<float2*>(part_o + at * D + n * 8 + (lane & 3) * 2) =
