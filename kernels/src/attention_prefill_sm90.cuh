@@ -243,8 +243,8 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
                                         (((chunk & 7) ^ (row & 7)) << 4)) = u;
             }
           }
-        // Consumers fence the proxies after the wait: a fence here would also wait for the next
-        // page's loads in flight.
+        // The consumers order these stores before their wgmma reads (fence.proxy.async after
+        // their wait), as for the cp.async stages.
         mbar_arrive(full + 8 * stage);
       };
       fetch(b0, raw, prm);
