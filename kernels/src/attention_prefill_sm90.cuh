@@ -297,20 +297,19 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
       mx[0] = fmaxf(mx[0], fmaxf(s[4 * n], s[4 * n + 1]));
       mx[1] = fmaxf(mx[1], fmaxf(s[4 * n + 2], s[4 * n + 3]));
     }
-    float mnew[2], msub[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      mnew[r] = fmaxf(m[r], mx[r] * sl2);
-    }
-    const bool rescale = __any_sync(0xffffffffu, mnew[0] > m[0] + 8.f || mnew[1] > m[1] + 8.f);
+    // The decision needs no row maximum: no row moves unless some lane's own maximum does, so the
+    // quad's shuffles run only then (with int8 pages they were the consumers' largest stall).
+    const bool rescale = __any_sync(0xffffffffu, mx[0] * sl2 > m[0] + 8.f || mx[1] * sl2 > m[1] + 8.f);
+    float msub[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       alpha[r] = 1.f;
       if (rescale) {
-        alpha[r] = mnew[r] == -INFINITY ? 1.f : exp2f(m[r] - mnew[r]);
-        m[r] = mnew[r];
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        const float mnew = fmaxf(m[r], mx[r] * sl2);
+        alpha[r] = mnew == -INFINITY ? 1.f : exp2f(m[r] - mnew);
+        m[r] = mnew;
         l[r] *= alpha[r];
       }
       msub[r] = m[r] == -INFINITY ? 0.f : m[r];
