@@ -144,6 +144,20 @@ struct PrefillItem {
     if (b0 >= b1) part_ml[2 * (at + split)] = -INFINITY;
   }
 
+  // The CTA's 128 query rows into shared memory, rows of D + 8 bf16 (padded for ldmatrix): warp
+  // w's 16 rows (head head0 + w % hpc) at rows w * 16; rows past nrows are zero, their results
+  // dropped. All `threads` threads of the CTA take part.
+  template <int D>
+  __device__ void load_queries(bf16* sq, const bf16* q, int heads, int hpc_log2, int threads) const {
+    for (int i = threadIdx.x; i < 128 * D / 8; i += threads) {
+      const int r = i / (D / 8), c = (i % (D / 8)) * 8, w = r >> 4;
+      const int row = (w >> hpc_log2) * 16 + (r & 15), hh = head0 + (w & ((1 << hpc_log2) - 1));
+      uint4 u = make_uint4(0, 0, 0, 0);
+      if (row < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + row) * heads + hh) * D + c);
+      *reinterpret_cast<uint4*>(sq + r * (D + 8) + c) = u;
+    }
+  }
+
   // Masks the scores of entry b (first key kbase) that a warp's rows [qlo, qlo + 16) do not see,
   // if some row sees the page only partly (the diagonal, the window's edges). s is the thread's
   // 8 x 4 accumulator (mma.sync and wgmma alike): s[4 n + e] holds row qlo + lane / 4 + 8 (e / 2),
@@ -249,14 +263,7 @@ __device__ void attn_prefill(float* part_o, float* part_ml, const bf16* q, int h
   constexpr int CHUNKS = 2 * 64 * D / 8 / PF_THREADS;  // = D / 16, one per QK^T k-step
   static_assert(BITS == 16 || CHUNKS == D / 16, "a dequantized chunk per k-step of S = Q K^T");
 
-  // The queries of this CTA (warp w's rows at w * 16); rows past nrows are zero, their results dropped.
-  for (int i = threadIdx.x; i < 128 * D / 8; i += PF_THREADS) {
-    const int r = i / (D / 8), c = (i % (D / 8)) * 8, w = r >> 4;
-    const int row = (w >> hpc_log2) * 16 + (r & 15), hh = it.head0 + (w & (hpc - 1));
-    uint4 u = make_uint4(0, 0, 0, 0);
-    if (row < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + row) * heads + hh) * D + c);
-    *reinterpret_cast<uint4*>(sq + r * LDS + c) = u;
-  }
+  it.load_queries<D>(sq, q, heads, hpc_log2, PF_THREADS);
   // The pipeline, in step i (page b = b0 + i), page b + AHEAD loaded. bf16 pages: S = Q K^T of
   // page b + 1 is computed while page b's softmax and P V run, independent work in one basic
   // block, so that the scheduler interleaves the warp's tensor-core and FP32 chains (the warp no

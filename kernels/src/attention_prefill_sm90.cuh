@@ -154,14 +154,8 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
     return;
   }
 
-  // The queries: consumer warp w (of 8) holds 16 rows of head w % hpc at rows w * 16, as in attn_prefill.
-  for (int i = threadIdx.x; i < 128 * D / 8; i += PF90_THREADS) {
-    const int r = i / (D / 8), c = (i % (D / 8)) * 8, w = r >> 4;
-    const int row = (w >> hpc_log2) * 16 + (r & 15), hh = it.head0 + (w & (hpc - 1));
-    uint4 u = make_uint4(0, 0, 0, 0);
-    if (row < nrows) u = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + row) * heads + hh) * D + c);
-    *reinterpret_cast<uint4*>(sq + r * LDS + c) = u;
-  }
+  // The queries: consumer warp w (of 8) holds 16 rows of head w % hpc at rows w * 16.
+  it.load_queries<D>(sq, q, heads, hpc_log2, PF90_THREADS);
   if (threadIdx.x == 0) {
     for (int s = 0; s < PF90_STAGES; s++) {
       mbar_init(full + 8 * s, 128);
