@@ -45,20 +45,33 @@ def prefill(path):
 
 
 def gemv(path):
-    copy, best = None, {}
+    """Best rows-per-warp variant per shape (stream launches), with its rate as a CUDA graph of the
+    same launches and, at batch 1, the rate of a pure read of the same weights launched the same way."""
+    copy, best, read = None, {}, {}
     for line in open(path):
         m = re.match(r"copy 1 GiB: [\d.]+ ms, (\d+) GB/s", line)
         if m:
             copy = float(m.group(1))
-        m = re.match(r"\s*(\d+) x (\d+)\s+(\d+)\s+(r\d(?:k\d)?)\s+([\d.]+)\s+(\d+)", line)
+        m = re.match(r"\s*(\d+) x (\d+)\s+(\d+)\s+(r\d(?:k\d)?|read)\s+([\d.]+)\s+(\d+)(?:\s+([\d.]+)\s+(\d+))?", line)
         if m:
             key = (m.group(1), m.group(2), m.group(3))
-            us, gbps = float(m.group(5)), float(m.group(6))
-            if key not in best or gbps > best[key][1]:
-                best[key] = (us, gbps, m.group(4))
-    return [{"name": f"gemv {v[2]}", "shape": f"batch {m} x {n}x{k}", "ms": v[0] / 1000, "tflops_or_gbps": v[1],
-             "unit": "GB/s of weights", "peer": "device-to-device copy (read + write)", "peer_ratio": v[1] / copy}
-            for (n, k, m), v in best.items() if m in ("1", "4", "8")]
+            us, gbps, graph = float(m.group(5)), float(m.group(6)), float(m.group(8) or "nan")
+            if m.group(4) == "read":
+                read[key] = gbps
+            elif key not in best or gbps > best[key][1]:
+                best[key] = (us, gbps, m.group(4), graph)
+    out = []
+    for (n, k, m), v in best.items():
+        if m not in ("1", "4", "8"):
+            continue
+        row = {"name": f"gemv {v[2]}", "shape": f"batch {m} x {n}x{k}", "ms": v[0] / 1000, "tflops_or_gbps": v[1],
+               "unit": "GB/s of weights", "peer": "device-to-device copy (read + write)", "peer_ratio": v[1] / copy}
+        if v[3] == v[3]:
+            row["graph_gbps"] = v[3]
+        if (n, k, m) in read:
+            row["read_only_gbps"] = read[(n, k, m)]
+        out.append(row)
+    return out
 
 
 def main():

@@ -201,8 +201,11 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
       // places their chunks in 8 distinct bank groups.
       constexpr int RW = D * BITS / 8 / 16, NCH = 16 * 8 / BITS / 8, ROWS = 64 * RW / 128, STEP = 128 / RW;
       const int c = (t >> 3) % RW, r0 = (t & 7) + 8 * (t / (8 * RW));
-      uint4 raw[2][ROWS], next[2][ROWS];
-      __half2 prm[2][ROWS], next_prm[2][ROWS];
+      // Two register sets, A and B, take pages in turn: a page's codes are requested a page ahead
+      // and first waited for when it is converted, after the wait for its stage (no copy between
+      // the sets, which would wait for the loads a stage early).
+      uint4 raw_a[2][ROWS], raw_b[2][ROWS];
+      __half2 prm_a[2][ROWS], prm_b[2][ROWS];
       auto fetch = [&](int b, uint4 (&w)[2][ROWS], __half2 (&p)[2][ROWS]) {
         const size_t vec0 = vec0_of(b);
 #pragma unroll
@@ -219,7 +222,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
       };
       // Slots from `valid` on become zeros (never-written slots may hold NaN); only a partial page
       // (partial: std::true_type) pays for the test.
-      auto convert = [&](auto partial, int valid, int stage) {
+      auto convert = [&](auto partial, int valid, int stage, const auto& raw, const auto& prm) {
         unsigned char* st = base_ptr + stage * PrefillSm90Smem::STAGE;
 #pragma unroll
         for (int kv = 0; kv < 2; kv++)
@@ -241,18 +244,19 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
         // their wait), as for the cp.async stages.
         mbar_arrive(full + 8 * stage);
       };
-      fetch(b0, raw, prm);
-      for (int b = b0; b < b1; b++) {
+      // Page b from set A or B: the next page's loads go out, then the stage is awaited and filled.
+      auto step = [&](int b, const auto& raw, const auto& prm, auto& next, auto& next_prm) {
         if (b + 1 < b1) fetch(b + 1, next, next_prm);
         mbar_wait(empty + 8 * stage, phase ^ 1);
         const int valid = it.valid(b);
-        if (valid == PAGE_TOKENS) convert(std::false_type{}, valid, stage);
-        else convert(std::true_type{}, valid, stage);
+        if (valid == PAGE_TOKENS) convert(std::false_type{}, valid, stage, raw, prm);
+        else convert(std::true_type{}, valid, stage, raw, prm);
         if (++stage == PF90_STAGES) stage = 0, phase ^= 1;
-#pragma unroll
-        for (int kv = 0; kv < 2; kv++)
-#pragma unroll
-          for (int i = 0; i < ROWS; i++) raw[kv][i] = next[kv][i], prm[kv][i] = next_prm[kv][i];
+      };
+      if (b0 < b1) fetch(b0, raw_a, prm_a);
+      for (int b = b0; b < b1; b += 2) {
+        step(b, raw_a, prm_a, raw_b, prm_b);
+        if (b + 1 < b1) step(b + 1, raw_b, prm_b, raw_a, prm_a);
       }
     }
     return;
