@@ -73,9 +73,10 @@ __device__ __forceinline__ void gemv_rows(bf16* __restrict__ y, const bf16* __re
     const int row = min(col0 + (j % R), n - 1);
     wr[j] = (STORE == GEMV_GLU && j >= R ? w2 : w) + (size_t)row * k;
   }
-  // The first weight loads go out before the norm's pass over x, which they do not need. Then two
-  // register sets alternate: the next U chunks are requested before the current ones are used, so
-  // a warp always has loads in flight (at batch 1 within 2% of a pure read of the same weights).
+  // The first weight loads go out before the norm's pass over x, which they do not need. Then, up
+  // to 4 rows of x, two register sets alternate: the next U chunks are requested before the
+  // current ones are used, so a warp always has loads in flight (at batch 1 within 2% of a pure
+  // read of the same weights).
   int c = kbegin + lane * 8;
   auto full = [&](int c) { return c + (U - 1) * 256 < kend; };
   uint4 wa[U][NW], wb[U][NW];
@@ -120,13 +121,19 @@ __device__ __forceinline__ void gemv_rows(bf16* __restrict__ y, const bf16* __re
     for (int u = 0; u < U; u++) fma_chunk(wv[u], c + u * 256);
   };
   while (full(c)) {
-    if (full(c + U * 256)) load(wb, c + U * 256);
-    fma_stage(wa, c);
-    c += U * 256;
-    if (!full(c)) break;
-    if (full(c + U * 256)) load(wa, c + U * 256);
-    fma_stage(wb, c);
-    c += U * 256;
+    if constexpr (MR <= 4) {
+      if (full(c + U * 256)) load(wb, c + U * 256);
+      fma_stage(wa, c);
+      c += U * 256;
+      if (!full(c)) break;
+      if (full(c + U * 256)) load(wa, c + U * 256);
+      fma_stage(wb, c);
+      c += U * 256;
+    } else {  // 8 rows of x: the second set would cost the registers of 2 of 4 resident blocks
+      fma_stage(wa, c);
+      c += U * 256;
+      if (full(c)) load(wa, c);
+    }
   }
   for (; c < kend; c += 256) {
     uint4 wv[NW];

@@ -348,16 +348,17 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * Up to 8 rows of x per pass (the smallest of 1, 2, 4, 8 that holds them). Outputs that would
-   * give under GEMV_SPLIT_K_BELOW blocks per multiprocessor split K over a block's warps (2 rows
-   * per warp); others take 2 weight rows per warp (4 above 4 rows of x, where an x chunk then feeds
-   * more weight rows), fewer while that leaves under GEMV_BLOCKS_PER_SM blocks per multiprocessor
-   * (measured on the H100, docs/BENCHMARKS.md). {@code splitK}: the kernel has split-K entries.
+   * Up to 8 rows of x per pass (the smallest of 1, 2, 4, 8 that holds them). Up to 4 rows, outputs
+   * that would give under GEMV_SPLIT_K_BELOW blocks per multiprocessor split K over a block's warps
+   * (2 rows per warp); others take 2 weight rows per warp, above 4 rows of x 4 (an x chunk then
+   * feeds more weight rows; split K measured slower there, docs/BENCHMARKS.md), fewer while that
+   * leaves under GEMV_BLOCKS_PER_SM blocks per multiprocessor. {@code splitK}: the kernel has
+   * split-K entries.
    */
   private GemvShape gemvShape(int m, int n, boolean splitK) {
     int mr = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
     int r = m > 4 && splitK ? 4 : 2;
-    if (splitK && (long) (n + 4 * r - 1) / (4 * r) < (long) GEMV_SPLIT_K_BELOW * multiprocessors)
+    if (splitK && m <= 4 && (long) (n + 4 * r - 1) / (4 * r) < (long) GEMV_SPLIT_K_BELOW * multiprocessors)
       return new GemvShape(2, 4, mr);
     while (r > 1 && (long) (n + 4 * r - 1) / (4 * r) < (long) GEMV_BLOCKS_PER_SM * multiprocessors) r /= 2;
     return new GemvShape(r, 1, mr);
