@@ -55,7 +55,8 @@ def gemv(path):
         m = re.match(r"\s*(\d+) x (\d+)\s+(\d+)\s+(r\d(?:k\d)?|read)\s+([\d.]+)\s+(\d+)(?:\s+([\d.]+)\s+(\d+))?", line)
         if m:
             key = (m.group(1), m.group(2), m.group(3))
-            us, gbps, graph = float(m.group(5)), float(m.group(6)), float(m.group(8) or "nan")
+            us, gbps = float(m.group(5)), float(m.group(6))
+            graph = float(m.group(8)) if m.group(8) else None
             if m.group(4) == "read":
                 read[key] = gbps
             elif key not in best or gbps > best[key][1]:
@@ -66,7 +67,7 @@ def gemv(path):
             continue
         row = {"name": f"gemv {v[2]}", "shape": f"batch {m} x {n}x{k}", "ms": v[0] / 1000, "tflops_or_gbps": v[1],
                "unit": "GB/s of weights", "peer": "device-to-device copy (read + write)", "peer_ratio": v[1] / copy}
-        if v[3] == v[3]:
+        if v[3] is not None:
             row["graph_gbps"] = v[3]
         if (n, k, m) in read:
             row["read_only_gbps"] = read[(n, k, m)]
