@@ -4,7 +4,8 @@ harnesses on the GPU host, each ratio taken against the peer timed in that same 
 
   gemm:    kernels/bench/gemm_bench.py --json FILE    (the kernel the engine picks vs torch.matmul bf16)
   prefill: kernels/bench/prefill_attn_bench.py FATBIN (stdout; ours vs SDPA flash, same chunk shape)
-  gemv:    kernels/bench/gemv_bench                   (stdout; the best rows-per-warp variant vs the copy)
+  gemv:    kernels/bench/gemv_bench                   (stdout; the best rows-per-warp variant vs the copy,
+                                                      as programmatic dependents where the file has them)
 
 Usage: python3 scripts/bench_kernels.py --gemm gemm.json --prefill prefill.txt --gemv gemv.txt \
          --into h100-DATE.json
@@ -45,30 +46,39 @@ def prefill(path):
 
 
 def gemv(path):
-    """Best rows-per-warp variant per shape (stream launches), with its rate as a CUDA graph of the
-    same launches and, at batch 1, the rate of a pure read of the same weights launched the same way."""
+    """Best rows-per-warp variant per shape, with its rate as launched on a stream (plain and, in files
+    with those columns, as programmatic dependents, which is how the engine launches it on Hopper and
+    the figure kept), as a CUDA graph of the same launches, and at batch 1 the rate of a pure read of
+    the same weights launched the same way."""
     copy, best, read = None, {}, {}
     for line in open(path):
         m = re.match(r"copy 1 GiB: [\d.]+ ms, (\d+) GB/s", line)
         if m:
             copy = float(m.group(1))
-        m = re.match(r"\s*(\d+) x (\d+)\s+(\d+)\s+(r\d(?:k\d)?|read)\s+([\d.]+)\s+(\d+)(?:\s+([\d.]+)\s+(\d+))?", line)
-        if m:
-            key = (m.group(1), m.group(2), m.group(3))
-            us, gbps = float(m.group(5)), float(m.group(6))
-            graph = float(m.group(8)) if m.group(8) else None
-            if m.group(4) == "read":
-                read[key] = gbps
-            elif key not in best or gbps > best[key][1]:
-                best[key] = (us, gbps, m.group(4), graph)
+        m = re.match(r"\s*(\d+) x (\d+)\s+(\d+)\s+(r\d(?:k\d)?|read)((?:\s+[\d.]+\s+\d+)+)", line)
+        if not m:
+            continue
+        key, name = (m.group(1), m.group(2), m.group(3)), m.group(4)
+        nums = [float(t) for t in m.group(5).split()]
+        pairs = list(zip(nums[0::2], nums[1::2]))  # (us, GB/s): stream[, pdl], graph[, pdl graph]
+        rates = dict(zip(["stream", "pdl", "graph", "pdl_graph"] if len(pairs) == 4 else ["stream", "graph"], pairs))
+        kept = rates.get("pdl", rates["stream"])
+        if name == "read":
+            read[key] = kept[1]
+        elif key not in best or kept[1] > best[key][0][1]:
+            best[key] = (kept, name, rates)
     out = []
-    for (n, k, m), v in best.items():
+    for (n, k, m), (kept, name, rates) in best.items():
         if m not in ("1", "4", "8"):
             continue
-        row = {"name": f"gemv {v[2]}", "shape": f"batch {m} x {n}x{k}", "ms": v[0] / 1000, "tflops_or_gbps": v[1],
-               "unit": "GB/s of weights", "peer": "device-to-device copy (read + write)", "peer_ratio": v[1] / copy}
-        if v[3] is not None:
-            row["graph_gbps"] = v[3]
+        row = {"name": f"gemv {name}", "shape": f"batch {m} x {n}x{k}", "ms": kept[0] / 1000, "tflops_or_gbps": kept[1],
+               "unit": "GB/s of weights", "peer": "device-to-device copy (read + write)", "peer_ratio": kept[1] / copy}
+        if "pdl" in rates:
+            row["launch"] = "programmatic dependent launch on a stream"
+            row["plain_stream_gbps"] = rates["stream"][1]
+            row["pdl_graph_gbps"] = rates["pdl_graph"][1]
+        if "graph" in rates:
+            row["graph_gbps"] = rates["graph"][1]
         if (n, k, m) in read:
             row["read_only_gbps"] = read[(n, k, m)]
         out.append(row)

@@ -1,9 +1,10 @@
 // Decode GEMV on the Llama-3-8B shapes, standalone (no Java, no launch work in the window): each
 // variant of kernels/src/gemv.cuh checked against a float64-accumulated reference (relative L2),
 // then timed as the median of 5 runs of 30 back-to-back launches between events, rotating among
-// weight copies that together exceed L2, once launched one by one on a stream and once as a CUDA
-// graph of the same 30 launches (as the engine's decode steps run); the copy ceiling is measured in
-// the same run.
+// weight copies that together exceed L2, four ways: launched one by one on a stream, plain and as
+// programmatic dependents (PDL: each may start while the one before drains, as the engine launches
+// them on Hopper), and as a CUDA graph of the same 30 launches, plain and PDL (the engine's decode
+// steps run graphs); the copy ceiling is measured in the same run.
 // Build: nvcc -O3 -std=c++17 -arch=sm_90 -Isrc -o gemv_bench bench/gemv_bench.cu   (from kernels/)
 #include <algorithm>
 #include <cmath>
@@ -42,6 +43,7 @@ __global__ void reference(double* y, const bf16* x, const bf16* w, int m, int n,
 // The same weights read and nothing else, on the r2 grid (8 rows a block, 8 loads in flight a
 // lane): what a launch of this size can reach at best.
 __global__ void __launch_bounds__(128) read_only(bf16* y, const bf16* x, const bf16* w, int m, int n, int k) {
+  pdl_launch_dependents();
   const bf16* wr = w + (size_t)(blockIdx.x * 8 + (threadIdx.x >> 5) * 2) * k;
   uint32_t acc = 0;
   for (int c = (threadIdx.x & 31) * 8; c < 2 * k; c += 2048) {
@@ -51,6 +53,7 @@ __global__ void __launch_bounds__(128) read_only(bf16* y, const bf16* x, const b
 #pragma unroll
     for (int u = 0; u < 8; u++) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
   }
+  pdl_wait();
   if (acc == 0x9e3779b9u) y[0] = x[0];  // keeps the loads
 }
 
@@ -59,13 +62,22 @@ struct Variant { const char* name; int r; Kernel mr[4]; };  // mr: MR = 1, 2, 4,
 
 static cudaStream_t stream;
 
-static void launch(const Variant& v, bf16* y, const bf16* x, const bf16* w, int m, int n, int k) {
+static void launch(const Variant& v, bf16* y, const bf16* x, const bf16* w, int m, int n, int k, bool pdl) {
 #ifdef WITH_OLD
   if (v.r == 0) { gemv_old<<<dim3((n + 7) / 8, (m + 7) / 8), 256, 0, stream>>>(y, x, w, m, n, k); return; }
 #endif
   const int idx = m <= 1 ? 0 : m <= 2 ? 1 : m <= 4 ? 2 : 3, mr = 1 << idx;
   const int per = v.r > 0 ? 4 * v.r : -v.r;  // r < 0: split K, a block's warps share -r rows
-  v.mr[idx]<<<dim3((n + per - 1) / per, (m + mr - 1) / mr), 128, 0, stream>>>(y, x, w, m, n, k);
+  cudaLaunchAttribute attr;
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3((n + per - 1) / per, (m + mr - 1) / mr);
+  cfg.blockDim = dim3(128);
+  cfg.stream = stream;
+  cfg.attrs = &attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  CK(cudaLaunchKernelEx(&cfg, v.mr[idx], y, x, w, m, n, k));
 }
 
 int main() {
@@ -106,7 +118,8 @@ int main() {
       {"r2k4", -2, {gemv_bf16_r2k4_m1, gemv_bf16_r2k4_m2, gemv_bf16_r2k4_m4, gemv_bf16_r2k4_m8}},
       {"read", 2, {read_only, read_only, read_only, read_only}}};  // batch 1 only, nothing to check
   int shapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};
-  printf("%-14s %3s %5s %9s %8s %9s %8s %9s\n", "N x K", "m", "kern", "us", "GB/s", "graph us", "GB/s", "rel L2");
+  printf("%-14s %3s %5s %9s %8s %9s %8s %9s %8s %9s %8s %9s\n", "N x K", "m", "kern", "us", "GB/s", "pdl us", "GB/s",
+         "graph us", "GB/s", "pdl graph", "GB/s", "rel L2");
   for (auto& s : shapes) {
     const int n = s[0], k = s[1];
     const size_t wbytes = 2ull * n * k;
@@ -133,7 +146,7 @@ int main() {
         if (!read) {
           CK(cudaMemset(y, 0xff, 2ull * m * n));  // NaN poison
           CK(cudaDeviceSynchronize());
-          launch(v, y, x, w[0], m, n, k);
+          launch(v, y, x, w[0], m, n, k, false);
           CK(cudaGetLastError());
           CK(cudaStreamSynchronize(stream));
           std::vector<bf16> hy((size_t)m * n);
@@ -146,8 +159,8 @@ int main() {
           }
           rel = std::sqrt(num / den);
         }
-        auto launches = [&]() {
-          for (int i = 0; i < 30; i++) launch(v, y, x, w[i % copies], m, n, k);
+        auto launches = [&](bool pdl) {
+          for (int i = 0; i < 30; i++) launch(v, y, x, w[i % copies], m, n, k, pdl);
         };
         auto median = [&](auto run) {  // of 5 timed runs of the 30 launches, in us a launch
           std::vector<float> t;
@@ -163,22 +176,26 @@ int main() {
           std::sort(t.begin(), t.end());
           return t[2] * 1e3;
         };
-        for (int i = 0; i < 5; i++) launch(v, y, x, w[i % copies], m, n, k);
-        const double us = median(launches);
-        cudaGraph_t g;
-        cudaGraphExec_t ge;
-        CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-        launches();
-        CK(cudaStreamEndCapture(stream, &g));
-        CK(cudaGraphInstantiate(&ge, g, 0));
-        CK(cudaGraphLaunch(ge, stream));
-        const double gus = median([&]() { CK(cudaGraphLaunch(ge, stream)); });
-        CK(cudaGraphExecDestroy(ge));
-        CK(cudaGraphDestroy(g));
+        auto graph = [&](bool pdl) {
+          cudaGraph_t g;
+          cudaGraphExec_t ge;
+          CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+          launches(pdl);
+          CK(cudaStreamEndCapture(stream, &g));
+          CK(cudaGraphInstantiate(&ge, g, 0));
+          CK(cudaGraphLaunch(ge, stream));
+          const double us = median([&]() { CK(cudaGraphLaunch(ge, stream)); });
+          CK(cudaGraphExecDestroy(ge));
+          CK(cudaGraphDestroy(g));
+          return us;
+        };
+        launches(false);
+        const double us = median([&]() { launches(false); }), pus = median([&]() { launches(true); });
+        const double gus = graph(false), pgus = graph(true);
         char check[32] = "        -";
         if (!read) snprintf(check, sizeof check, "%9.2e%s", rel, rel < 1e-2 && rel == rel ? "" : "  FAIL");
-        printf("%6d x %-6d %3d %5s %9.2f %8.0f %9.2f %8.0f %s\n", n, k, m, v.name, us, wbytes / us / 1e3, gus,
-               wbytes / gus / 1e3, check);
+        printf("%6d x %-6d %3d %5s %9.2f %8.0f %9.2f %8.0f %9.2f %8.0f %9.2f %8.0f %s\n", n, k, m, v.name, us,
+               wbytes / us / 1e3, pus, wbytes / pus / 1e3, gus, wbytes / gus / 1e3, pgus, wbytes / pgus / 1e3, check);
       }
     }
     for (auto p : w) CK(cudaFree(p));

@@ -305,6 +305,7 @@ __device__ void attn_paged(float* part_o, float* part_ml, const int* row_list, c
       __half* skp, __half* svp, int s_heads, const int* sel, const int* sel_store, int slot_stride, int max_ranked,  \
       int per_query, int sink, int local, int prefill_window, float scale, bf16* out, const bf16* k_self,           \
       const bf16* v_self, int* done) {                                                                             \
+    pdl_launch_dependents(); /* the output projection's GEMV may start as this ends (common.cuh) */             \
     attn_paged<BITS, CPL, MG>(part_o, part_ml, row_list, q, heads, kv_heads, d, splits, group_split, row_slice,         \
                           slice_info, page_tables, rings, sink_pages, head_slot, KvPool{rk, rv, rkp, rvp, r_heads},  \
                           KvPool{sk, sv, skp, svp, s_heads}, sel, sel_store, slot_stride, max_ranked, per_query, sink, \

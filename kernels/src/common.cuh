@@ -16,6 +16,23 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// Programmatic dependent launch (sm_90+). A kernel launched with the programmatic-serialization
+// attribute may start while the kernel before it still runs: it must call pdl_wait() before it
+// reads or writes anything that kernel touches (the wait returns when that kernel has finished and
+// its writes are visible). pdl_launch_dependents() lets the next such kernel start before this one
+// ends. Both are no-ops below sm_90 and for kernels launched without the attribute.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // Sum over a block whose size is a multiple of 32 (at most 1024 threads).
 __device__ __forceinline__ float block_sum(float v) {
   __shared__ float partial[32];

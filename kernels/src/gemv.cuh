@@ -73,7 +73,8 @@ __device__ __forceinline__ void gemv_rows(bf16* __restrict__ y, const bf16* __re
     const int row = min(col0 + (j % R), n - 1);
     wr[j] = (STORE == GEMV_GLU && j >= R ? w2 : w) + (size_t)row * k;
   }
-  // The first weight loads go out before the norm's pass over x, which they do not need. Then, up
+  // The first weight loads go out before the norm's pass over x, which they do not need (and before
+  // the previous kernel has ended, when launched as its dependent). Then, up
   // to 4 rows of x, two register sets alternate: the next U chunks are requested before the
   // current ones are used, so a warp always has loads in flight (at batch 1 within 2% of a pure
   // read of the same weights).
@@ -86,7 +87,9 @@ __device__ __forceinline__ void gemv_rows(bf16* __restrict__ y, const bf16* __re
 #pragma unroll
       for (int j = 0; j < NW; j++) wv[u][j] = __ldcs(reinterpret_cast<const uint4*>(wr[j] + c + u * 256));
   };
+  pdl_launch_dependents();
   if (col0 < n && full(c)) load(wa, c);
+  pdl_wait();  // launched as a dependent (CudaBackend): x and y are the previous kernel's
   float inv[MR];
   if constexpr (NORM) gemv_inv_rms<MR>(inv, xr, rows, k, eps);
   if (col0 >= n) return;

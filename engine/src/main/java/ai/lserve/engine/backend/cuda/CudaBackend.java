@@ -54,12 +54,13 @@ public final class CudaBackend implements Backend {
   private WeightUploader uploader; // while weights are being uploaded
   private StepMeta meta; // the current step's, in scratch
 
-  private CudaBackend(CudaDevice device, double memoryFraction, boolean graphs) {
+  private CudaBackend(CudaDevice device, double memoryFraction, boolean graphs, boolean dependentLaunches) {
     this.device = device;
     long free = device.memory()[0];
     this.arena = new DeviceArena((long) (free * memoryFraction),
         String.format("memory fraction %.2f of %.1f GiB free", memoryFraction, free / (double) (1L << 30)));
-    this.graph = new StepGraph(device, graphs && !Launcher.DEBUG);
+    this.graph = new StepGraph(device, graphs && !Launcher.DEBUG, dependentLaunches
+        && device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) >= 9);
     this.launcher = new Launcher(device, graph);
     this.transfers = new Transfers(device, arena, graph);
     this.multiprocessors = device.multiprocessors();
@@ -76,9 +77,14 @@ public final class CudaBackend implements Backend {
    * steps as CUDA graphs (off under LSERVE_CUDA_DEBUG, which synchronizes after every launch).
    */
   public static Backend open(int ordinal, double memoryFraction, boolean graphs) {
+    return open(ordinal, memoryFraction, graphs, DependentLaunch.ENABLED);
+  }
+
+  /** As above; {@code dependentLaunches}: GEMVs as programmatic dependents where the device has them. */
+  static Backend open(int ordinal, double memoryFraction, boolean graphs, boolean dependentLaunches) {
     CudaDevice device = CudaDevice.open(ordinal);
     try {
-      return new CudaBackend(device, memoryFraction, graphs);
+      return new CudaBackend(device, memoryFraction, graphs, dependentLaunches);
     } catch (RuntimeException | Error e) {
       device.close();
       throw e;
@@ -234,7 +240,7 @@ public final class CudaBackend implements Backend {
       args[3 * i + 2] = w.rows();
       blocks += g.blocks(w.rows());
     }
-    launcher.launch("gemv_norm_bf16_" + g.suffix(), blocks, (m + g.mr - 1) / g.mr, 1, 128, 0, args);
+    launcher.launchDependent("gemv_norm_bf16_" + g.suffix(), blocks, (m + g.mr - 1) / g.mr, 1, 128, 0, args);
   }
 
   /** A decode step: norm, both products and silu(gate) * up in one GEMV (gemv_glu). */
@@ -252,7 +258,7 @@ public final class CudaBackend implements Backend {
     CudaWeight g = checkShapes(o, in, gate), u = checkShapes(o, in, up);
     int n = g.rows();
     GemvShape shape = gemvShape(m, n, false);
-    launcher.launch("gemv_glu_bf16_" + shape.suffix(), shape.blocks(n), (m + shape.mr - 1) / shape.mr, 1, 128, 0,
+    launcher.launchDependent("gemv_glu_bf16_" + shape.suffix(), shape.blocks(n), (m + shape.mr - 1) / shape.mr, 1, 128, 0,
         o.ptr(), in.ptr(), ((CudaWeight) normWeight).ptr(), eps, g.ptr(), u.ptr(), m, n, k);
   }
 
@@ -271,7 +277,7 @@ public final class CudaBackend implements Backend {
     CudaWeight wt = checkShapes(acc, in, w);
     int n = wt.rows();
     GemvShape g = gemvShape(m, n, true);
-    launcher.launch("gemv_add_bf16_" + g.suffix(), g.blocks(n), (m + g.mr - 1) / g.mr, 1, 128, 0, acc.ptr(),
+    launcher.launchDependent("gemv_add_bf16_" + g.suffix(), g.blocks(n), (m + g.mr - 1) / g.mr, 1, 128, 0, acc.ptr(),
         in.ptr(), wt.ptr(), m, n, k);
   }
 
@@ -328,7 +334,7 @@ public final class CudaBackend implements Backend {
    */
   private void gemv(CudaTensor o, CudaTensor in, CudaWeight wt, int m, int n, int k) {
     GemvShape g = gemvShape(m, n, true);
-    launcher.launch("gemv_bf16_" + g.suffix(), g.blocks(n), (m + g.mr - 1) / g.mr, 1, 128, 0, o.ptr(), in.ptr(),
+    launcher.launchDependent("gemv_bf16_" + g.suffix(), g.blocks(n), (m + g.mr - 1) / g.mr, 1, 128, 0, o.ptr(), in.ptr(),
         wt.ptr(), m, n, k);
   }
 

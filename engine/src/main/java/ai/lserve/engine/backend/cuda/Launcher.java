@@ -38,12 +38,25 @@ final class Launcher {
   }
 
   void launch(String kernel, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
+    launch(false, kernel, gx, gy, gz, block, sharedBytes, args);
+  }
+
+  /**
+   * Launches a kernel that waits for the kernel before it itself (pdl_wait, kernels/src/common.cuh),
+   * so that it may start while that one drains ({@link DependentLaunch}).
+   */
+  void launchDependent(String kernel, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
+    launch(true, kernel, gx, gy, gz, block, sharedBytes, args);
+  }
+
+  private void launch(boolean dependent, String kernel, int gx, int gy, int gz, int block, int sharedBytes,
+      Object... args) {
     if (gx == 0 || gy == 0 || gz == 0) return;
     CUfunction f = device.function(kernel);
     try {
       if (sharedBytes > 48 * 1024 && largeSmem.add(kernel))
         cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
-      graph.launch(kernel, f, new int[] {gx, gy, gz, block, sharedBytes}, args);
+      graph.launch(kernel, f, new int[] {gx, gy, gz, block, sharedBytes}, args, dependent);
       if (DEBUG) cuStreamSynchronize(device.stream());
     } catch (CudaException e) {
       throw new IllegalStateException("kernel " + kernel + " failed: " + e.getMessage(), e);

@@ -62,15 +62,27 @@ final class StepGraph implements AutoCloseable {
     return p == null ? 0 : (long) NATIVE.get(p) + (long) OFFSET.get(p);
   }
 
-  /** One recorded operation; {@code key} identifies everything a graph bakes in. */
-  private record Op(CUfunction function, int[] dims, Object[] args, Pointer src, CUdeviceptr dst, long[] key) {
-    void issue(CudaDevice device) {
-      if (function == null) {
-        cuMemcpyHtoDAsync(dst, src, key[key.length - 1], device.stream());
-        return;
-      }
-      cuLaunchKernel(function, dims[0], dims[1], dims[2], dims[3], 1, 1, dims[4], device.stream(),
-          Launcher.parameters(args), null);
+  /** The native handle of a JCuda object (a function, a stream). */
+  static long handle(NativePointerObject o) {
+    return (long) NATIVE.get(o);
+  }
+
+  /**
+   * One recorded operation; {@code key} identifies everything a graph bakes in ({@code dependent}
+   * follows from the function).
+   */
+  private record Op(CUfunction function, int[] dims, Object[] args, boolean dependent, Pointer src, CUdeviceptr dst,
+      long[] key) {}
+
+  private void issue(Op op) {
+    if (op.function() == null) {
+      cuMemcpyHtoDAsync(op.dst(), op.src(), op.key()[op.key().length - 1], device.stream());
+    } else if (op.dependent() && dependentLaunch != null) {
+      dependentLaunch.launch(op.function(), op.dims(), device.stream(), op.args());
+    } else {
+      int[] d = op.dims();
+      cuLaunchKernel(op.function(), d[0], d[1], d[2], d[3], 1, 1, d[4], device.stream(), Launcher.parameters(op.args()),
+          null);
     }
   }
 
@@ -78,15 +90,18 @@ final class StepGraph implements AutoCloseable {
 
   private final CudaDevice device;
   private final boolean enabled;
+  /** Launches kernels marked dependent (null where the device or the option has no such launches). */
+  private final DependentLaunch dependentLaunch;
   /** Times every launch (then graphs are off); null when not profiling. */
   final KernelProfile profile = KernelProfile.ON ? new KernelProfile() : null;
   private final LinkedList<Captured> cache = new LinkedList<>();
   private List<Op> ops;
   private long replays;
 
-  StepGraph(CudaDevice device, boolean enabled) {
+  StepGraph(CudaDevice device, boolean enabled, boolean dependentLaunches) {
     this.device = device;
     this.enabled = enabled && profile == null;
+    this.dependentLaunch = dependentLaunches ? new DependentLaunch() : null;
   }
 
   boolean enabled() {
@@ -98,12 +113,16 @@ final class StepGraph implements AutoCloseable {
     if (enabled && ops == null) ops = new ArrayList<>();
   }
 
-  /** Records (or, outside a segment, issues) a launch; dims = grid x, y, z, block x, shared bytes. */
-  void launch(String kernel, CUfunction f, int[] dims, Object[] args) {
-    Op op = new Op(f, dims, args, null, null, null);
+  /**
+   * Records (or, outside a segment, issues) a launch; dims = grid x, y, z, block x, shared bytes;
+   * dependent: a kernel that waits for the one before it itself (pdl_wait), launched as its
+   * programmatic dependent where the device allows.
+   */
+  void launch(String kernel, CUfunction f, int[] dims, Object[] args, boolean dependent) {
+    Op op = new Op(f, dims, args, dependent, null, null, null);
     if (ops == null) {
       CUevent stop = profile == null ? null : profile.before(kernel, device.stream());
-      op.issue(device);
+      issue(op);
       if (stop != null) cuEventRecord(stop, device.stream());
       return;
     }
@@ -115,7 +134,7 @@ final class StepGraph implements AutoCloseable {
       key[at++] = a == null ? 0 : a instanceof CUdeviceptr p ? address(p) : a instanceof Integer v ? v
           : a instanceof Long v ? v : Float.floatToRawIntBits((Float) a);
     }
-    ops.add(new Op(f, dims, args, null, null, key));
+    ops.add(new Op(f, dims, args, dependent, null, null, key));
   }
 
   /** Records (or issues) an asynchronous copy of pinned host memory to the device. */
@@ -124,7 +143,7 @@ final class StepGraph implements AutoCloseable {
       cuMemcpyHtoDAsync(dst, src, bytes, device.stream());
       return;
     }
-    ops.add(new Op(null, null, null, src, dst, new long[] {address(dst), address(src), bytes}));
+    ops.add(new Op(null, null, null, false, src, dst, new long[] {address(dst), address(src), bytes}));
   }
 
   /** Issues the open segment (replaying or capturing a graph) and closes it. */
@@ -147,7 +166,7 @@ final class StepGraph implements AutoCloseable {
     CUgraphExec exec = new CUgraphExec();
     cuStreamBeginCapture(device.stream(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
     try {
-      for (Op op : segment) op.issue(device);
+      for (Op op : segment) issue(op);
     } catch (CudaException e) {
       cuStreamEndCapture(device.stream(), graph);
       cuGraphDestroy(graph);

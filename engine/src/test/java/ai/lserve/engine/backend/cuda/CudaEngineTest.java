@@ -165,8 +165,9 @@ class CudaEngineTest {
 
   /**
    * Decode steps replayed as CUDA graphs give bit-identical logits and the same tokens as the same
-   * steps launched kernel by kernel: lserve past the budget (selecting and reusing steps, int8
-   * pages), one sequence and then three of different lengths decoded together.
+   * steps launched kernel by kernel, and so do both with the GEMVs launched as programmatic
+   * dependents (on Hopper; elsewhere the same launches): lserve past the budget (selecting and
+   * reusing steps, int8 pages), one sequence and then three of different lengths decoded together.
    */
   @Test
   void graphDecodeMatchesEagerDecode() throws Exception {
@@ -175,9 +176,11 @@ class CudaEngineTest {
         .withLocal(64).withPrefillLocal(256).withKvBits(8).withReuseInterval(3);
     int[][] prompts = {randomIds(700, 31), randomIds(260, 32), randomIds(480, 33)};
     List<List<GenerationResult>> runs = new ArrayList<>();
-    long[] replays = new long[2];
-    for (boolean graphs : new boolean[] {false, true}) {
-      CudaBackend b = (CudaBackend) CudaBackend.open(0, 0.3, graphs);
+    long[] replays = new long[4];
+    boolean[][] runsOf = {{false, false}, {true, false}, {false, true}, {true, true}}; // graphs, dependent launches
+    for (boolean[] run : runsOf) {
+      boolean graphs = run[0];
+      CudaBackend b = (CudaBackend) CudaBackend.open(0, 0.3, graphs, run[1]);
       List<GenerationResult> results = new ArrayList<>();
       try (Engine e = Engine.open(model, options("cuda:0", sparse).withMaxBatchTokens(256).withCudaGraphs(graphs), b)) {
         results.add(e.generate(GenerationRequest.ids(prompts[0], SamplingParams.greedy(30).withIgnoreEos(true))
@@ -190,19 +193,24 @@ class CudaEngineTest {
         results.add(e.generate(GenerationRequest.ids(prompts[1], SamplingParams.greedy(24).withIgnoreEos(true)
             .withTemperature(0.8).withTopK(20).withTopP(0.9).withSeed(5L))));
       }
-      replays[graphs ? 1 : 0] = b.graph().replays();
+      replays[runs.size()] = b.graph().replays();
       runs.add(results);
     }
-    for (int i = 0; i < runs.get(0).size(); i++) {
-      GenerationResult eager = runs.get(0).get(i), graph = runs.get(1).get(i);
-      assertEquals(Arrays.toString(eager.outputIds()), Arrays.toString(graph.outputIds()), "request " + i);
-      for (int t = 0; eager.outputLogits() != null && t < eager.outputLogits().length; t++)
-        assertTrue(Arrays.equals(eager.outputLogits()[t], graph.outputLogits()[t]),
-            "request " + i + ": logits of step " + t + " differ between graph and eager decode");
-    }
-    System.out.printf("graph vs eager decode: identical tokens and logits; %d graph replays%n", replays[1]);
+    for (int r = 1; r < runs.size(); r++)
+      for (int i = 0; i < runs.get(0).size(); i++) {
+        String what = (runsOf[r][0] ? "graph" : "eager") + (runsOf[r][1] ? " dependent-launch" : "") + " decode";
+        GenerationResult eager = runs.get(0).get(i), other = runs.get(r).get(i);
+        assertEquals(Arrays.toString(eager.outputIds()), Arrays.toString(other.outputIds()), what + ", request " + i);
+        for (int t = 0; eager.outputLogits() != null && t < eager.outputLogits().length; t++)
+          assertTrue(Arrays.equals(eager.outputLogits()[t], other.outputLogits()[t]),
+              "request " + i + ": logits of step " + t + " differ between " + what + " and eager decode");
+      }
+    System.out.printf("graph and dependent-launch vs eager decode: identical tokens and logits; %d / %d graph replays%n",
+        replays[1], replays[3]);
     assertEquals(0, replays[0]);
-    assertTrue(replays[1] >= 30, "decode steps were replayed as graphs only " + replays[1] + " times");
+    assertEquals(0, replays[2]);
+    assertTrue(replays[1] >= 30 && replays[3] >= 30,
+        "decode steps were replayed as graphs only " + replays[1] + " / " + replays[3] + " times");
   }
 
   @Test
