@@ -33,13 +33,26 @@ final class DependentLaunch {
   /** The kernel's parameter pointers, then one 8-byte slot per argument value they point to. */
   private final Memory params = new Memory(16L * MAX_ARGS);
 
-  DependentLaunch() {
+  private DependentLaunch() {
     launchEx = driver().getFunction("cuLaunchKernelEx");
     config.clear();
     config.setInt(CONFIG_BYTES, PROGRAMMATIC_STREAM_SERIALIZATION);
     config.setInt(CONFIG_BYTES + 8, 1); // programmaticStreamSerializationAllowed
     config.setPointer(40, config.share(CONFIG_BYTES)); // attrs
     config.setInt(48, 1); // numAttrs
+  }
+
+  /**
+   * The launcher, or null (with a line on stderr) where JNA cannot reach the driver's
+   * cuLaunchKernelEx: the kernels then launch plainly, which only costs speed.
+   */
+  static DependentLaunch open() {
+    try {
+      return new DependentLaunch();
+    } catch (LinkageError e) {
+      System.err.println("lserve: GEMVs launch plainly, cuLaunchKernelEx is not reachable through JNA: " + e);
+      return null;
+    }
   }
 
   /** The CUDA driver library JCuda has loaded (the same handle: the process has it open). */

@@ -101,7 +101,7 @@ final class StepGraph implements AutoCloseable {
   StepGraph(CudaDevice device, boolean enabled, boolean dependentLaunches) {
     this.device = device;
     this.enabled = enabled && profile == null;
-    this.dependentLaunch = dependentLaunches ? new DependentLaunch() : null;
+    this.dependentLaunch = dependentLaunches ? DependentLaunch.open() : null;
   }
 
   boolean enabled() {
