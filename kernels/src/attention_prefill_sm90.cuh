@@ -29,6 +29,40 @@ struct PrefillSm90Smem {
   static constexpr int BYTES = PF90_STAGES * STAGE + Q + 16 * PF90_STAGES + 1024;
 };
 
+// 8 fp16 values code * scale + zero of 8 int8 codes (w0, w1) or int4 codes (w0), by packed fp16
+// arithmetic: a code c becomes the fp16 1024 + c by placing it under 1024's exponent, 1024 is
+// subtracted (exact), then one fused multiply-add rounds c * scale + zero once to fp16 (scale
+// and zero are stored in fp16). 1.5 instructions a value where the bf16 conversion
+// (dequant8) takes four: quantized pages therefore run the products in fp16, which also carries
+// the values 3 bits more precisely than bf16.
+template <int BITS>
+__device__ __forceinline__ uint4 dequant8_f16(uint32_t w0, uint32_t w1, __half2 sz) {
+  const __half2 scale = __half2half2(__low2half(sz)), zero = __half2half2(__high2half(sz));
+  const __half2 bias = __float2half2_rn(1024.f);
+  uint32_t h[4];
+  if constexpr (BITS == 8) {
+    h[0] = __byte_perm(w0, 0x64646464u, 0x4140);
+    h[1] = __byte_perm(w0, 0x64646464u, 0x4342);
+    h[2] = __byte_perm(w1, 0x64646464u, 0x4140);
+    h[3] = __byte_perm(w1, 0x64646464u, 0x4342);
+  } else {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      const uint32_t b = (w0 >> (8 * k)) & 0xffu;  // channels 2k (low nibble) and 2k + 1
+      h[k] = (b & 0xfu) | ((b & 0xf0u) << 12) | 0x64006400u;
+    }
+  }
+  uint4 u;
+  uint32_t* out = &u.x;
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    const __half2 code = __hsub2(*reinterpret_cast<const __half2*>(&h[k]), bias);
+    const __half2 v = __hfma2(code, scale, zero);
+    out[k] = *reinterpret_cast<const uint32_t*>(&v);
+  }
+  return u;
+}
+
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define WG_D8R(i)                                                                                          \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
@@ -83,39 +117,6 @@ __device__ __forceinline__ void fence_regs(uint32_t* r) {
   for (int i = 0; i < R; i++) asm volatile("" : "+r"(r[i])::"memory");
 }
 
-// 8 fp16 values code * scale + zero of 8 int8 codes (w0, w1) or int4 codes (w0), by packed fp16
-// arithmetic: a code c becomes the fp16 1024 + c by placing it under 1024's exponent, 1024 is
-// subtracted (exact), then one fused multiply-add rounds c * scale + zero once to fp16 (scale
-// and zero are stored in fp16). 1.5 instructions a value where the bf16 conversion
-// (dequant8) takes four: quantized pages therefore run the products in fp16, which also carries
-// the values 3 bits more precisely than bf16.
-template <int BITS>
-__device__ __forceinline__ uint4 dequant8_f16(uint32_t w0, uint32_t w1, __half2 sz) {
-  const __half2 scale = __half2half2(__low2half(sz)), zero = __half2half2(__high2half(sz));
-  const __half2 bias = __float2half2_rn(1024.f);
-  uint32_t h[4];
-  if constexpr (BITS == 8) {
-    h[0] = __byte_perm(w0, 0x64646464u, 0x4140);
-    h[1] = __byte_perm(w0, 0x64646464u, 0x4342);
-    h[2] = __byte_perm(w1, 0x64646464u, 0x4140);
-    h[3] = __byte_perm(w1, 0x64646464u, 0x4342);
-  } else {
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-      const uint32_t b = (w0 >> (8 * k)) & 0xffu;  // channels 2k (low nibble) and 2k + 1
-      h[k] = (b & 0xfu) | ((b & 0xf0u) << 12) | 0x64006400u;
-    }
-  }
-  uint4 u;
-  uint32_t* out = &u.x;
-#pragma unroll
-  for (int k = 0; k < 4; k++) {
-    const __half2 code = __hsub2(*reinterpret_cast<const __half2*>(&h[k]), bias);
-    const __half2 v = __hfma2(code, scale, zero);
-    out[k] = *reinterpret_cast<const uint32_t*>(&v);
-  }
-  return u;
-}
 
 __device__ __forceinline__ uint32_t pack_f16(float a, float b) {
   uint32_t r;
@@ -123,12 +124,15 @@ __device__ __forceinline__ uint32_t pack_f16(float a, float b) {
   return r;
 }
 
-template <int BITS>
+// F16: the products run in fp16 (quantized pages, which the producer converts to fp16; or, with
+// BITS 16, pages that already hold fp16 values: the retrieval pages kv_pages_f16 dequantized).
+template <int BITS, bool F16 = BITS != 16>
 __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, int heads, int kv_heads, int splits,
                                 int kv_splits, const int* tiles, int ntiles, int hpc_log2, const int* head_order,
                                 int dense_kv_heads, const int* slice_info, const int* page_tables, const int* rings,
                                 int sink_pages, const int* head_slot, KvPool ret, KvPool str, int sink,
-                                int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self) {
+                                int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self,
+                                int block0) {
   constexpr int D = 128, LDS = D + 8;
   extern __shared__ __align__(1024) unsigned char pf90_smem[];
   const uint32_t base = (smem_u32(pf90_smem) + 1023) & ~1023u;  // the swizzle repeats every 1024 bytes
@@ -137,7 +141,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   const uint32_t full = base + PF90_STAGES * PrefillSm90Smem::STAGE + PrefillSm90Smem::Q, empty = full + 8 * PF90_STAGES;
 
   const PrefillItem it(heads, kv_heads, kv_splits, tiles, ntiles, hpc_log2, head_order, dense_kv_heads, slice_info,
-                      head_slot, ret, str, sink, prefill_window);
+                      head_slot, ret, str, sink, prefill_window, block0);
   const int hpc = 1 << hpc_log2, b0 = it.b0, b1 = it.b1, row0 = it.row0, nrows = it.nrows, h = it.h;
   const KvPool pool = it.pool;
   if (out == nullptr) it.empty_states(part_ml, heads, splits, kv_splits, hpc_log2);
@@ -269,8 +273,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   uint32_t qf[D / 16][4];
 #pragma unroll
   for (int kk = 0; kk < D / 16; kk++) ldmatrix_x4(qf[kk], sq + (cw * 16 + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8);
-  constexpr bool F16 = BITS != 16;  // quantized pages arrive as fp16: Q goes to fp16 too (saturating)
-  if constexpr (F16) {
+  if constexpr (F16) {  // fp16 pages: Q goes to fp16 too (saturating)
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
 #pragma unroll
@@ -446,26 +449,58 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   }
 }
 #else
-template <int BITS>
+template <int BITS, bool F16 = BITS != 16>
 __device__ void attn_prefill_wg(float*, float*, const bf16*, int, int, int, int, const int*, int, int, const int*, int,
                                 const int*, const int*, const int*, int, const int*, KvPool, KvPool, int, int, float,
-                                bf16*, const bf16*, const bf16*) {
+                                bf16*, const bf16*, const bf16*, int) {
   __trap();
 }
 #endif
 
-#define PREFILL_WG_ENTRY(BITS)                                                                                      \
-  extern "C" __global__ void __launch_bounds__(PF90_THREADS, 1) attn_prefill_wg_b##BITS##_d128(                   \
+// block0: the launch's first work item (a launch may take the retrieval heads' items, which come
+// first, or the streaming heads' only). _f16: 16-bit pages holding fp16 values.
+#define PREFILL_WG_ENTRY(NAME, BITS, F16)                                                                           \
+  extern "C" __global__ void __launch_bounds__(PF90_THREADS, 1) attn_prefill_wg_##NAME##_d128(                    \
       float* part_o, float* part_ml, const bf16* q, int heads, int kv_heads, int splits, int kv_splits,             \
       const int* tiles, int ntiles, int hpc_log2, const int* head_order, int dense_kv_heads, const int* slice_info, \
       const int* page_tables, const int* rings, int sink_pages, const int* head_slot, void* rk, void* rv,           \
       __half* rkp, __half* rvp, int r_heads, void* sk, void* sv, __half* skp, __half* svp, int s_heads, int sink,   \
-      int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self) {                        \
-    attn_prefill_wg<BITS>(part_o, part_ml, q, heads, kv_heads, splits, kv_splits, tiles, ntiles, hpc_log2,          \
-                          head_order, dense_kv_heads, slice_info, page_tables, rings, sink_pages, head_slot,        \
-                          KvPool{rk, rv, rkp, rvp, r_heads}, KvPool{sk, sv, skp, svp, s_heads}, sink,               \
-                          prefill_window, scale, out, k_self, v_self);                                              \
+      int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self, int block0) {            \
+    attn_prefill_wg<BITS, F16>(part_o, part_ml, q, heads, kv_heads, splits, kv_splits, tiles, ntiles, hpc_log2,     \
+                               head_order, dense_kv_heads, slice_info, page_tables, rings, sink_pages, head_slot,   \
+                               KvPool{rk, rv, rkp, rvp, r_heads}, KvPool{sk, sv, skp, svp, s_heads}, sink,          \
+                               prefill_window, scale, out, k_self, v_self, block0);                                 \
   }
-PREFILL_WG_ENTRY(16)
-PREFILL_WG_ENTRY(8)
-PREFILL_WG_ENTRY(4)
+PREFILL_WG_ENTRY(b16, 16, false)
+PREFILL_WG_ENTRY(b8, 8, true)
+PREFILL_WG_ENTRY(b4, 4, true)
+PREFILL_WG_ENTRY(f16, 16, true)
+
+// The retrieval pages a step's prefill tiles read, dequantized into 16-bit pages of fp16 values
+// (as the producer converts them, dequant8_f16) so that attn_prefill_wg_f16 copies them as bf16
+// pages are copied: one block per (task, retrieval head), tasks[2 i] the pool page, tasks[2 i + 1]
+// its page in the scratch. Unwritten slots may turn into NaN here; the kernel zero-fills them.
+template <int BITS>
+__device__ void kv_pages_f16(__half* keys, __half* values, KvPool pool, int d, const int* tasks) {
+  const int page = tasks[2 * blockIdx.x], slot = tasks[2 * blockIdx.x + 1], head = blockIdx.y;
+  const size_t src = kv_vector(page, pool.heads, head, 0), dst = kv_vector(slot, pool.heads, head, 0);
+  const int chunks = d / 8;  // 8 channels: BITS bytes of codes
+  for (int i = threadIdx.x; i < 2 * PAGE_TOKENS * chunks; i += blockDim.x) {
+    const int kv = i / (PAGE_TOKENS * chunks), row = i / chunks % PAGE_TOKENS, c = i % chunks;
+    const unsigned char* codes = static_cast<const unsigned char*>(kv ? pool.values : pool.keys);
+    const __half* params = kv ? pool.value_params : pool.key_params;
+    const size_t vec = src + row;
+    const unsigned char* at = codes + (vec * d + c * 8) * BITS / 8;
+    const uint32_t w0 = *reinterpret_cast<const uint32_t*>(at), w1 = BITS == 8 ? *reinterpret_cast<const uint32_t*>(at + 4) : 0;
+    const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
+    *reinterpret_cast<uint4*>((kv ? values : keys) + (dst + row) * d + c * 8) = dequant8_f16<BITS>(w0, w1, sz);
+  }
+}
+#define KV_PAGES_F16_ENTRY(BITS)                                                                                    \
+  extern "C" __global__ void __launch_bounds__(128) kv_pages_f16_b##BITS(                                         \
+      __half* keys, __half* values, void* pk, void* pv, __half* pkp, __half* pvp, int heads, int d,               \
+      const int* tasks) {                                                                                         \
+    kv_pages_f16<BITS>(keys, values, KvPool{pk, pv, pkp, pvp, heads}, d, tasks);                                  \
+  }
+KV_PAGES_F16_ENTRY(8)
+KV_PAGES_F16_ENTRY(4)

@@ -38,6 +38,15 @@ public interface Backend extends AutoCloseable {
   }
 
   /**
+   * Scratch bytes a step prefilling {@code tokens} tokens of this layout may take beyond its
+   * activations (the CUDA backend's fp16 copies of quantized pages); the engine keeps them out of
+   * the KV budget.
+   */
+  default long prefillScratchBytes(KvLayout layout, int tokens) {
+    return 0;
+  }
+
+  /**
    * The most device memory this backend's allocations have taken at once (weights, KV pages and
    * scratch), or -1 where the backend has no device memory of its own (the CPU).
    */

@@ -115,7 +115,8 @@ public final class Engine implements AutoCloseable {
   private long budgetBytes(EngineOptions options, Backend backend, LlamaModel model) {
     if (options.kvCacheBytes() > 0) return options.kvCacheBytes();
     long needed = (long) options.maxRunning() * plan.prefillPeakBytes(maxModelLen);
-    return Math.min(needed, backend.kvBudgetBytes(model.activationValues(options.maxBatchTokens())));
+    long scratch = backend.prefillScratchBytes(plan.layout(), maxModelLen + options.maxBatchTokens());
+    return Math.min(needed, Math.max(0, backend.kvBudgetBytes(model.activationValues(options.maxBatchTokens())) - scratch));
   }
 
   /** Queues a request; the future fails with a message naming the problem when it cannot run. */

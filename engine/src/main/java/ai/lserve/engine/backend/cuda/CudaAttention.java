@@ -29,6 +29,11 @@ final class CudaAttention {
   /** This step's attention partial results, shared by its layers (scratch lives for a whole step). */
   private CUdeviceptr partO, partMl;
   private long partGeneration = -1, partEntries;
+  /** This step's fp16 copies of the prefill slices' quantized pages, rewritten by each layer. */
+  private CUdeviceptr f16Keys, f16Values;
+  private long f16Generation = -1;
+  /** Scratch a step leaves free for what it allocates after the fp16 pages (metadata, tile lists). */
+  private static final long F16_HEADROOM = 64L << 20;
 
   /** Finished-split counters of the paged kernel's fused merge, one per (row, head group); all 0 between launches. */
   private final CUdeviceptr splitCounters;
@@ -132,21 +137,83 @@ final class CudaAttention {
       tiles.sort((a, b) -> Integer.compare(b[3], a[3])); // longest first: the last CTAs are short
       int[] flat = new int[3 * tiles.size()];
       for (int i = 0; i < tiles.size(); i++) System.arraycopy(tiles.get(i), 0, flat, 3 * i, 3);
-      List<Object> args = new ArrayList<>(Arrays.asList(partO, partMl, q.ptr(), heads, kvHeads, splits, prefillSplits,
-          transfers.ints(flat), tiles.size(), Integer.numberOfTrailingZeros(hpc), cache.headOrder[layer], ret.heads(),
-          meta.sliceInfo, meta.pageTables, meta.rings, sinkPages, cache.headSlot[layer], ret.keys(), ret.values(),
-          ret.keyParams(), ret.valueParams(), ret.heads(), str.keys(), str.values(), str.keyParams(),
-          str.valueParams(), str.heads(), p.sink(), p.prefillLocal() - 1, scale));
-      // The wgmma kernel merges in place (its rows' own keys and values, the output) when every
-      // row of the step is a prefill row of a one-split tile.
-      if (wgmma) args.addAll(Arrays.asList(tileMerge ? out.ptr() : null, k.ptr(), v.ptr()));
-      launcher.launch((wgmma ? "attn_prefill_wg_b" : "attn_prefill_b") + bits + "_d" + d,
-          tiles.size() * kvHeads * (group / hpc) * prefillSplits, 1, 1, wgmma ? PREFILL_WG_THREADS : PREFILL_THREADS,
-          wgmma ? PREFILL_WG_SHARED_BYTES : prefillSharedBytes(l.format().bits, d), args.toArray());
+      CUdeviceptr tileList = transfers.ints(flat);
+      int perHead = tiles.size() * (group / hpc) * prefillSplits; // work items (CTAs) of one KV head
+      CUdeviceptr merged = tileMerge ? out.ptr() : null;
+      if (!wgmma) {
+        launcher.launch("attn_prefill_b" + bits + "_d" + d, kvHeads * perHead, 1, 1, PREFILL_THREADS,
+            prefillSharedBytes(l.format().bits, d), prefillArgs(q, heads, kvHeads, splits, prefillSplits, tileList,
+                tiles.size(), hpc, layer, meta, meta.pageTables, meta.rings, cache, ret, str, p, scale).toArray());
+      } else if (f16Pages(meta, cache, d)) {
+        // Quantized pages: dequantized to fp16 once per layer, then read as 16-bit pages (the
+        // producer's conversion per tile cost ~20% of the kernel's rate at 2048-row chunks).
+        launcher.launch("kv_pages_f16_b" + bits, meta.prefillPages, ret.heads(), 1, 128, 0, f16Keys, f16Values,
+            ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(), ret.heads(), d, meta.prefillTasks);
+        CUdeviceptr sk = f16Keys.withByteOffset(f16PageBytes(meta.prefillPages, cache.maxRetrievalHeads, d));
+        CUdeviceptr sv = f16Values.withByteOffset(f16PageBytes(meta.prefillPages, cache.maxRetrievalHeads, d));
+        launcher.launch("kv_pages_f16_b" + bits, meta.prefillRingPages, str.heads(), 1, 128, 0, sk, sv, str.keys(),
+            str.values(), str.keyParams(), str.valueParams(), str.heads(), d, meta.prefillRingTasks);
+        List<Object> a = prefillArgs(q, heads, kvHeads, splits, prefillSplits, tileList, tiles.size(), hpc, layer, meta,
+            meta.prefillTables, meta.prefillRings, cache, new CudaKvCache.Pool(f16Keys, f16Values, null, null,
+                ret.heads()), new CudaKvCache.Pool(sk, sv, null, null, str.heads()), p, scale);
+        a.addAll(Arrays.asList(merged, k.ptr(), v.ptr(), 0));
+        launcher.launch("attn_prefill_wg_f16_d" + d, kvHeads * perHead, 1, 1, PREFILL_WG_THREADS,
+            PREFILL_WG_SHARED_BYTES, a.toArray());
+      } else {
+        // The wgmma kernel merges in place (its rows' own keys and values, the output) when every
+        // row of the step is a prefill row of a one-split tile.
+        List<Object> a = prefillArgs(q, heads, kvHeads, splits, prefillSplits, tileList, tiles.size(), hpc, layer, meta,
+            meta.pageTables, meta.rings, cache, ret, str, p, scale);
+        a.addAll(Arrays.asList(merged, k.ptr(), v.ptr(), 0));
+        launcher.launch("attn_prefill_wg_b" + bits + "_d" + d, kvHeads * perHead, 1, 1, PREFILL_WG_THREADS,
+            PREFILL_WG_SHARED_BYTES, a.toArray());
+      }
     }
     if (!fuseMerge && !tileMerge)
       launcher.launch("attn_merge", rows, heads, 1, 32, 0, out.ptr(), partO, partMl, q.ptr(), k.ptr(), v.ptr(), heads,
           kvHeads, d, splits, scale);
+  }
+
+  /** The prefill kernels' arguments before the wgmma kernel's in-place merge ones (pools and their page lists given). */
+  private List<Object> prefillArgs(CudaTensor q, int heads, int kvHeads, int splits, int prefillSplits,
+      CUdeviceptr tileList, int tiles, int hpc, int layer, StepMeta meta, CUdeviceptr tables, CUdeviceptr rings,
+      CudaKvCache cache, CudaKvCache.Pool ret, CudaKvCache.Pool str, AttentionPolicy p, float scale) {
+    int sinkPages = cache.layout().hasStreaming() ? p.sink() / KvLayout.PAGE_TOKENS : 0;
+    return new ArrayList<>(Arrays.asList(partO, partMl, q.ptr(), heads, kvHeads, splits, prefillSplits, tileList, tiles,
+        Integer.numberOfTrailingZeros(hpc), cache.headOrder[layer], cache.retrieval[layer].heads(), meta.sliceInfo,
+        tables, rings, sinkPages, cache.headSlot[layer], ret.keys(), ret.values(), ret.keyParams(),
+        ret.valueParams(), ret.heads(), str.keys(), str.values(), str.keyParams(), str.valueParams(), str.heads(),
+        p.sink(), p.prefillLocal() - 1, scale));
+  }
+
+  /**
+   * Whether this step's prefill tiles read fp16 copies of quantized pages, making room for them
+   * (once a step, for the layer with the most heads of each kind: retrieval pages first, then
+   * streaming ones) where the arena has it; else the tiles read the quantized pages themselves.
+   */
+  private boolean f16Pages(StepMeta meta, CudaKvCache cache, int d) {
+    if (cache.layout().format().bits == 16 || meta.prefillPages == 0) return false;
+    if (f16Generation == arena.generation()) return f16Keys != null;
+    f16Generation = arena.generation();
+    long bytes = f16PageBytes(meta.prefillPages, cache.maxRetrievalHeads, d)
+        + f16PageBytes(meta.prefillRingPages, cache.maxStreamingHeads, d);
+    boolean fits = 2 * bytes + F16_HEADROOM <= arena.free();
+    f16Keys = fits ? arena.scratch(bytes) : null;
+    f16Values = fits ? arena.scratch(bytes) : null;
+    return fits;
+  }
+
+  /** The fp16 pages' keys and values when a step prefills {@code tokens} tokens (0 where tiles read quantized pages). */
+  long prefillScratchBytes(KvLayout l, int tokens) {
+    boolean wgmma = hopper && l.headDim() == 128 && PREFILL_WG_SHARED_BYTES <= maxSharedBytes;
+    if (!wgmma || !l.format().quantized()) return 0;
+    // Every KV head's pages up to `tokens`: more than the prefill slices' retrieval pages and rings hold.
+    return 2 * f16PageBytes(KvLayout.pagesFor(tokens), l.kvHeads(), l.headDim());
+  }
+
+  /** Bytes of the fp16 keys (or values) of {@code pages} pages of {@code heads} retrieval heads. */
+  static long f16PageBytes(long pages, int heads, int d) {
+    return pages * heads * KvLayout.PAGE_TOKENS * d * 2;
   }
 
   /** Makes room for {@code entries} partial results (rows x heads x splits) of head dim d in this step. */

@@ -161,6 +161,11 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public long prefillScratchBytes(KvLayout layout, int tokens) {
+    return attention.prefillScratchBytes(layout, tokens);
+  }
+
+  @Override
   public KvCache kvCache(KvLayout layout, AttentionPolicy policy, int retrievalPages, int streamingPages) {
     device.bind();
     CudaAttention.check(layout.headDim(), 1);

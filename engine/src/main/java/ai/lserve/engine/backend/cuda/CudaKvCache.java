@@ -40,6 +40,8 @@ final class CudaKvCache implements KvCache {
   final CUdeviceptr[] retrievalHeads;
   /** Per layer: the retrieval KV heads, then the streaming ones (the prefill kernel's work order). */
   final CUdeviceptr[] headOrder;
+  /** The most retrieval heads, and streaming heads, of a layer. */
+  final int maxRetrievalHeads, maxStreamingHeads;
   /** Sequences whose selections the device holds at once (the slots of {@link #selected}). */
   static final int SELECTION_SLOTS = 256;
   /**
@@ -114,6 +116,8 @@ final class CudaKvCache implements KvCache {
       }
     }
     this.bytes = total;
+    this.maxRetrievalHeads = Arrays.stream(retrieval).mapToInt(Pool::heads).max().orElse(0);
+    this.maxStreamingHeads = Arrays.stream(streaming).mapToInt(Pool::heads).max().orElse(0);
   }
 
   /** Ints of one slot's selections in layer l's store. */

@@ -20,6 +20,15 @@ final class StepMeta {
   final int rows;
   final CUdeviceptr sliceInfo, rowSlice, rowPos, pageTables, rings, statsTasks;
   final int statsTaskCount;
+  /**
+   * The prefill slices' pages in a dense scratch (CudaAttention's fp16 copies of quantized pages):
+   * {@code prefillTables} is {@link #pageTables} with each prefill slice's retrieval pages up to its
+   * last row replaced by scratch pages 0, 1, ..., and {@code prefillTasks} the (pool page, scratch
+   * page) pairs, {@code prefillPages} of them (0 without prefill slices); the same for their
+   * streaming rings ({@link #rings}).
+   */
+  final CUdeviceptr prefillTables, prefillTasks, prefillRings, prefillRingTasks;
+  final int prefillPages, prefillRingPages;
   /** The most key pages any row's attention can walk (bounds the KV splits). */
   final int maxPages;
   /** The longest page table of a slice (the stride of page scores). */
@@ -70,6 +79,20 @@ final class StepMeta {
     this.decodeOnly = decodes;
     this.cache = cache;
     this.statsTaskCount = tasks.size / 2;
+    IntList scratchTasks = new IntList(), scratchRingTasks = new IntList();
+    int[] scratchTables = new int[0], scratchRings = new int[0];
+    for (int s = 0; s < n; s++) {
+      StepBatch.Slice sl = batch.slices().get(s);
+      if (sl.decode()) continue;
+      if (scratchTables.length == 0) {
+        scratchTables = Arrays.copyOf(tables.array(), tables.size);
+        scratchRings = Arrays.copyOf(ringList.array(), ringList.size);
+      }
+      toScratch(scratchTables, info[s * STRIDE + 4], KvLayout.pagesFor(sl.start() + sl.count()), scratchTasks);
+      toScratch(scratchRings, info[s * STRIDE + 5], info[s * STRIDE + 6], scratchRingTasks);
+    }
+    this.prefillPages = scratchTasks.size / 2;
+    this.prefillRingPages = scratchRingTasks.size / 2;
     int[] sel = cache == null ? new int[0] : cache.selectionEntries(batch);
     int layers = sel.length / Math.max(1, 4 * n);
     selecting = new boolean[layers];
@@ -81,11 +104,13 @@ final class StepMeta {
       else everySliceSelects[i / (4 * n)] = false;
       if (sel[i] >= 0 && sel[i + 1] != 0) due[i / (4 * n)] = true;
     }
-    int[] all = new int[info.length + 2 * rows + tables.size + ringList.size + tasks.size + sel.length];
+    int[][] parts = {info, rowSliceH, rowPosH, tables.array(), ringList.array(), tasks.array(), sel, scratchTables,
+        scratchTasks.array(), scratchRings, scratchRingTasks.array()};
+    int[] lengths = {info.length, rows, rows, tables.size, ringList.size, tasks.size, sel.length, scratchTables.length,
+        scratchTasks.size, scratchRings.length, scratchRingTasks.size};
+    int[] all = new int[Arrays.stream(lengths).sum()];
     int at = 0;
-    int[] offsets = new int[7];
-    int[][] parts = {info, rowSliceH, rowPosH, tables.array(), ringList.array(), tasks.array(), sel};
-    int[] lengths = {info.length, rows, rows, tables.size, ringList.size, tasks.size, sel.length};
+    int[] offsets = new int[parts.length];
     for (int i = 0; i < parts.length; i++) {
       offsets[i] = at;
       System.arraycopy(parts[i], 0, all, at, lengths[i]);
@@ -99,6 +124,19 @@ final class StepMeta {
     rings = base.withByteOffset(4L * offsets[4]);
     statsTasks = base.withByteOffset(4L * offsets[5]);
     selection = base.withByteOffset(4L * offsets[6]);
+    prefillTables = base.withByteOffset(4L * offsets[7]);
+    prefillTasks = base.withByteOffset(4L * offsets[8]);
+    prefillRings = base.withByteOffset(4L * offsets[9]);
+    prefillRingTasks = base.withByteOffset(4L * offsets[10]);
+  }
+
+  /** Moves entries [off, off + n) of a page list to the next scratch pages, recording (page, scratch page) tasks. */
+  private static void toScratch(int[] pages, int off, int n, IntList tasks) {
+    for (int i = 0; i < n; i++) {
+      tasks.add(pages[off + i]);
+      tasks.add(tasks.size / 2);
+      pages[off + i] = tasks.size / 2 - 1;
+    }
   }
 
   /** Whether some slice's retrieval heads read selected pages in this layer. */
