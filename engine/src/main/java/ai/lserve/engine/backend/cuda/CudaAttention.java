@@ -211,7 +211,7 @@ final class CudaAttention {
     return 2 * f16PageBytes(KvLayout.pagesFor(tokens), l.kvHeads(), l.headDim());
   }
 
-  /** Bytes of the fp16 keys (or values) of {@code pages} pages of {@code heads} retrieval heads. */
+  /** Bytes of the fp16 keys (or values) of {@code pages} pages of {@code heads} heads. */
   static long f16PageBytes(long pages, int heads, int d) {
     return pages * heads * KvLayout.PAGE_TOKENS * d * 2;
   }
