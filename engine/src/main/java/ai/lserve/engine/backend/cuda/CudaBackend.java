@@ -184,7 +184,8 @@ public final class CudaBackend implements Backend {
   public void rmsNorm(Tensor out, Tensor x, Weight w, float eps) {
     device.bind();
     CudaTensor o = (CudaTensor) out, in = (CudaTensor) x;
-    launcher.launch("rmsnorm_bf16", in.rows(), 1, 1, Math.min(1024, CudaAttention.roundUp(in.cols(), 32)), 0,
+    int perThread = in.cols() % 8 == 0 ? 8 : 1; // the kernel's 16-byte accesses
+    launcher.launch("rmsnorm_bf16", in.rows(), 1, 1, Math.min(1024, CudaAttention.roundUp(in.cols() / perThread, 32)), 0,
         o.ptr(), in.ptr(), ((CudaWeight) w).ptr(), in.cols(), eps);
   }
 
