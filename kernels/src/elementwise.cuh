@@ -3,47 +3,36 @@
 #pragma once
 #include "common.cuh"
 
-// Whether n elements at these addresses go 8 at a time in 16-byte loads and stores (scalar
-// accesses reach about half the bandwidth: 2 bytes a thread per load).
-__device__ __forceinline__ bool by_eight(long long n, const void* a, const void* b, const void* c) {
-  return n % 8 == 0 && ((reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(c)) & 15) == 0;
+// out[i] = f(a[i], b[i]) for n elements: 8 at a time in 16-byte accesses where n and the addresses
+// allow (scalar accesses reach about half the bandwidth: 2 bytes a thread per load), else one.
+// out may alias a or b (each element is written by the thread that read it).
+template <class F>
+__device__ __forceinline__ void map2_bf16(bf16* out, const bf16* a, const bf16* b, long long n, F f) {
+  const long long first = blockIdx.x * (long long)blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+  if (n % 8 == 0 &&
+      ((reinterpret_cast<uintptr_t>(out) | reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b)) & 15) == 0) {
+    for (long long i = first; i < n / 8; i += stride) {
+      float x[8], y[8];
+      bf16x8_to_float(reinterpret_cast<const uint4*>(a)[i], x);
+      bf16x8_to_float(reinterpret_cast<const uint4*>(b)[i], y);
+#pragma unroll
+      for (int j = 0; j < 8; j++) x[j] = f(x[j], y[j]);
+      reinterpret_cast<uint4*>(out)[i] = float_to_bf16x8(x);
+    }
+    return;
+  }
+  for (long long i = first; i < n; i += stride)
+    out[i] = __float2bfloat16(f(__bfloat162float(a[i]), __bfloat162float(b[i])));
 }
 
 // out = silu(gate) * up; out may alias gate or up.
 extern "C" __global__ void silu_mul_bf16(bf16* out, const bf16* gate, const bf16* up, long long n) {
-  const long long first = blockIdx.x * (long long)blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
-  if (by_eight(n, out, gate, up)) {
-    for (long long i = first; i < n / 8; i += stride) {
-      float g[8], u[8];
-      bf16x8_to_float(reinterpret_cast<const uint4*>(gate)[i], g);
-      bf16x8_to_float(reinterpret_cast<const uint4*>(up)[i], u);
-#pragma unroll
-      for (int j = 0; j < 8; j++) g[j] = g[j] / (1.f + expf(-g[j])) * u[j];
-      reinterpret_cast<uint4*>(out)[i] = float_to_bf16x8(g);
-    }
-    return;
-  }
-  for (long long i = first; i < n; i += stride) {
-    float g = __bfloat162float(gate[i]);
-    out[i] = __float2bfloat16(g / (1.f + expf(-g)) * __bfloat162float(up[i]));
-  }
+  map2_bf16(out, gate, up, n, [](float g, float u) { return g / (1.f + expf(-g)) * u; });
 }
 
 // x += y.
 extern "C" __global__ void add_bf16(bf16* x, const bf16* y, long long n) {
-  const long long first = blockIdx.x * (long long)blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
-  if (by_eight(n, x, y, x)) {
-    for (long long i = first; i < n / 8; i += stride) {
-      float a[8], b[8];
-      bf16x8_to_float(reinterpret_cast<const uint4*>(x)[i], a);
-      bf16x8_to_float(reinterpret_cast<const uint4*>(y)[i], b);
-#pragma unroll
-      for (int j = 0; j < 8; j++) a[j] += b[j];
-      reinterpret_cast<uint4*>(x)[i] = float_to_bf16x8(a);
-    }
-    return;
-  }
-  for (long long i = first; i < n; i += stride) x[i] = __float2bfloat16(__bfloat162float(x[i]) + __bfloat162float(y[i]));
+  map2_bf16(x, x, y, n, [](float a, float b) { return a + b; });
 }
 
 // out[r, :] = x[rows[r], :]; one block per output row.
