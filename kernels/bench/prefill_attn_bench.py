@@ -184,7 +184,7 @@ class Kernel:
         # The wgmma kernel merges in place (writes out) when there is one split, as the engine runs it.
         fused = self.wg and splits == 1
         if self.wg:
-            args += (ptr(out) if fused else np.uint64(0), ptr(case.k), ptr(case.v), i32(0))  # block0: every item
+            args += (ptr(out) if fused else np.uint64(0), ptr(case.k), ptr(case.v))
         grid = (plan["grid"],)
         def go():
             f(grid, (threads,), args, shared_mem=smem)

@@ -88,10 +88,10 @@ struct PrefillItem {
 
   __device__ PrefillItem(int heads, int kv_heads, int kv_splits, const int* tiles, int ntiles, int hpc_log2,
                          const int* head_order, int dense_kv_heads, const int* slice_info, const int* head_slot,
-                         const KvPool& ret, const KvPool& str, int sink_, int window_, int block0 = 0)
+                         const KvPool& ret, const KvPool& str, int sink_, int window_)
       : sink(sink_), window(window_) {
     const int hpc = 1 << hpc_log2, group = heads / kv_heads, gpk = group >> hpc_log2;
-    int id = block0 + blockIdx.x, kind_heads = dense_kv_heads, order0 = 0;
+    int id = blockIdx.x, kind_heads = dense_kv_heads, order0 = 0;
     if (id >= dense_kv_heads * gpk * ntiles * kv_splits) {
       id -= dense_kv_heads * gpk * ntiles * kv_splits;
       kind_heads = kv_heads - dense_kv_heads;

@@ -131,8 +131,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
                                 int kv_splits, const int* tiles, int ntiles, int hpc_log2, const int* head_order,
                                 int dense_kv_heads, const int* slice_info, const int* page_tables, const int* rings,
                                 int sink_pages, const int* head_slot, KvPool ret, KvPool str, int sink,
-                                int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self,
-                                int block0) {
+                                int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self) {
   constexpr int D = 128, LDS = D + 8;
   extern __shared__ __align__(1024) unsigned char pf90_smem[];
   const uint32_t base = (smem_u32(pf90_smem) + 1023) & ~1023u;  // the swizzle repeats every 1024 bytes
@@ -141,7 +140,7 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
   const uint32_t full = base + PF90_STAGES * PrefillSm90Smem::STAGE + PrefillSm90Smem::Q, empty = full + 8 * PF90_STAGES;
 
   const PrefillItem it(heads, kv_heads, kv_splits, tiles, ntiles, hpc_log2, head_order, dense_kv_heads, slice_info,
-                      head_slot, ret, str, sink, prefill_window, block0);
+                      head_slot, ret, str, sink, prefill_window);
   const int hpc = 1 << hpc_log2, b0 = it.b0, b1 = it.b1, row0 = it.row0, nrows = it.nrows, h = it.h;
   const KvPool pool = it.pool;
   if (out == nullptr) it.empty_states(part_ml, heads, splits, kv_splits, hpc_log2);
@@ -452,34 +451,34 @@ __device__ void attn_prefill_wg(float* part_o, float* part_ml, const bf16* q, in
 template <int BITS, bool F16 = BITS != 16>
 __device__ void attn_prefill_wg(float*, float*, const bf16*, int, int, int, int, const int*, int, int, const int*, int,
                                 const int*, const int*, const int*, int, const int*, KvPool, KvPool, int, int, float,
-                                bf16*, const bf16*, const bf16*, int) {
+                                bf16*, const bf16*, const bf16*) {
   __trap();
 }
 #endif
 
-// block0: the launch's first work item (a launch may take the retrieval heads' items, which come
-// first, or the streaming heads' only). _f16: 16-bit pages holding fp16 values.
+// _f16: 16-bit pages holding fp16 values (kv_pages_f16's copies).
 #define PREFILL_WG_ENTRY(NAME, BITS, F16)                                                                           \
   extern "C" __global__ void __launch_bounds__(PF90_THREADS, 1) attn_prefill_wg_##NAME##_d128(                    \
       float* part_o, float* part_ml, const bf16* q, int heads, int kv_heads, int splits, int kv_splits,             \
       const int* tiles, int ntiles, int hpc_log2, const int* head_order, int dense_kv_heads, const int* slice_info, \
       const int* page_tables, const int* rings, int sink_pages, const int* head_slot, void* rk, void* rv,           \
       __half* rkp, __half* rvp, int r_heads, void* sk, void* sv, __half* skp, __half* svp, int s_heads, int sink,   \
-      int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self, int block0) {            \
+      int prefill_window, float scale, bf16* out, const bf16* k_self, const bf16* v_self) {                        \
     attn_prefill_wg<BITS, F16>(part_o, part_ml, q, heads, kv_heads, splits, kv_splits, tiles, ntiles, hpc_log2,     \
                                head_order, dense_kv_heads, slice_info, page_tables, rings, sink_pages, head_slot,   \
                                KvPool{rk, rv, rkp, rvp, r_heads}, KvPool{sk, sv, skp, svp, s_heads}, sink,          \
-                               prefill_window, scale, out, k_self, v_self, block0);                                 \
+                               prefill_window, scale, out, k_self, v_self);                                         \
   }
 PREFILL_WG_ENTRY(b16, 16, false)
 PREFILL_WG_ENTRY(b8, 8, true)
 PREFILL_WG_ENTRY(b4, 4, true)
 PREFILL_WG_ENTRY(f16, 16, true)
 
-// The retrieval pages a step's prefill tiles read, dequantized into 16-bit pages of fp16 values
-// (as the producer converts them, dequant8_f16) so that attn_prefill_wg_f16 copies them as bf16
-// pages are copied: one block per (task, retrieval head), tasks[2 i] the pool page, tasks[2 i + 1]
-// its page in the scratch. Unwritten slots may turn into NaN here; the kernel zero-fills them.
+// The pages a step's prefill tiles read (retrieval pages or streaming rings, one pool a launch),
+// dequantized into 16-bit pages of fp16 values (as the producer converts them, dequant8_f16) so
+// that attn_prefill_wg_f16 copies them as bf16 pages are copied: one block per (task, head),
+// tasks[2 i] the pool page, tasks[2 i + 1] its page in the scratch. Unwritten slots may turn into
+// NaN here; the kernel zero-fills them.
 template <int BITS>
 __device__ void kv_pages_f16(__half* keys, __half* values, KvPool pool, int d, const int* tasks) {
   const int page = tasks[2 * blockIdx.x], slot = tasks[2 * blockIdx.x + 1], head = blockIdx.y;
@@ -490,10 +489,11 @@ __device__ void kv_pages_f16(__half* keys, __half* values, KvPool pool, int d, c
     const unsigned char* codes = static_cast<const unsigned char*>(kv ? pool.values : pool.keys);
     const __half* params = kv ? pool.value_params : pool.key_params;
     const size_t vec = src + row;
-    const unsigned char* at = codes + (vec * d + c * 8) * BITS / 8;
-    const uint32_t w0 = *reinterpret_cast<const uint32_t*>(at), w1 = BITS == 8 ? *reinterpret_cast<const uint32_t*>(at + 4) : 0;
+    const RawCodes<BITS, 8> w = load_codes<BITS, 8>(codes, vec, d, c * 8);
+    uint32_t w1 = 0;
+    if constexpr (BITS == 8) w1 = w.w[1];
     const __half2 sz = *reinterpret_cast<const __half2*>(params + 2 * vec);
-    *reinterpret_cast<uint4*>((kv ? values : keys) + (dst + row) * d + c * 8) = dequant8_f16<BITS>(w0, w1, sz);
+    *reinterpret_cast<uint4*>((kv ? values : keys) + (dst + row) * d + c * 8) = dequant8_f16<BITS>(w.w[0], w1, sz);
   }
 }
 #define KV_PAGES_F16_ENTRY(BITS)                                                                                    \

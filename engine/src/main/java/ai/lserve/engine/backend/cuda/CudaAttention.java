@@ -88,7 +88,7 @@ final class CudaAttention {
     // Prefill rows go to the tensor-core kernel (head dims 64 and 128, where its shared memory
     // fits; wgmma on Hopper at head dim 128) in tiles of PREFILL_M / hpc rows of one sequence, hpc
     // query heads of a GQA group per CTA; decode rows, and other prefill rows, to the CUDA-core kernel.
-    boolean wgmma = hopper && d == 128 && PREFILL_WG_SHARED_BYTES <= maxSharedBytes;
+    boolean wgmma = wgmma(d);
     boolean tensorCores = wgmma || (d == 64 || d == 128) && prefillSharedBytes(l.format().bits, d) <= maxSharedBytes;
     int hpc = Integer.lowestOneBit(group), tileRows = PREFILL_M / hpc;
     StepMeta.IntList pagedRows = new StepMeta.IntList();
@@ -139,34 +139,35 @@ final class CudaAttention {
       for (int i = 0; i < tiles.size(); i++) System.arraycopy(tiles.get(i), 0, flat, 3 * i, 3);
       CUdeviceptr tileList = transfers.ints(flat);
       int perHead = tiles.size() * (group / hpc) * prefillSplits; // work items (CTAs) of one KV head
-      CUdeviceptr merged = tileMerge ? out.ptr() : null;
       if (!wgmma) {
         launcher.launch("attn_prefill_b" + bits + "_d" + d, kvHeads * perHead, 1, 1, PREFILL_THREADS,
             prefillSharedBytes(l.format().bits, d), prefillArgs(q, heads, kvHeads, splits, prefillSplits, tileList,
                 tiles.size(), hpc, layer, meta, meta.pageTables, meta.rings, cache, ret, str, p, scale).toArray());
-      } else if (f16Pages(meta, cache, d)) {
-        // Quantized pages: dequantized to fp16 once per layer, then read as 16-bit pages (the
-        // producer's conversion per tile cost ~20% of the kernel's rate at 2048-row chunks).
-        launcher.launch("kv_pages_f16_b" + bits, meta.prefillPages, ret.heads(), 1, 128, 0, f16Keys, f16Values,
-            ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(), ret.heads(), d, meta.prefillTasks);
-        CUdeviceptr sk = f16Keys.withByteOffset(f16PageBytes(meta.prefillPages, cache.maxRetrievalHeads, d));
-        CUdeviceptr sv = f16Values.withByteOffset(f16PageBytes(meta.prefillPages, cache.maxRetrievalHeads, d));
-        launcher.launch("kv_pages_f16_b" + bits, meta.prefillRingPages, str.heads(), 1, 128, 0, sk, sv, str.keys(),
-            str.values(), str.keyParams(), str.valueParams(), str.heads(), d, meta.prefillRingTasks);
-        List<Object> a = prefillArgs(q, heads, kvHeads, splits, prefillSplits, tileList, tiles.size(), hpc, layer, meta,
-            meta.prefillTables, meta.prefillRings, cache, new CudaKvCache.Pool(f16Keys, f16Values, null, null,
-                ret.heads()), new CudaKvCache.Pool(sk, sv, null, null, str.heads()), p, scale);
-        a.addAll(Arrays.asList(merged, k.ptr(), v.ptr(), 0));
-        launcher.launch("attn_prefill_wg_f16_d" + d, kvHeads * perHead, 1, 1, PREFILL_WG_THREADS,
-            PREFILL_WG_SHARED_BYTES, a.toArray());
       } else {
+        String kernel = "attn_prefill_wg_b" + bits + "_d" + d;
+        CUdeviceptr tables = meta.pageTables, rings = meta.rings;
+        CudaKvCache.Pool retPages = ret, strPages = str;
+        if (f16Pages(meta, cache, d)) {
+          // Quantized pages: dequantized to fp16 once per layer, then read as 16-bit pages (the
+          // producer's conversion per tile cost ~20% of the kernel's rate at 2048-row chunks).
+          CUdeviceptr sk = f16Keys.withByteOffset(f16PageBytes(meta.prefillPages, cache.maxRetrievalHeads, d));
+          CUdeviceptr sv = f16Values.withByteOffset(f16PageBytes(meta.prefillPages, cache.maxRetrievalHeads, d));
+          launcher.launch("kv_pages_f16_b" + bits, meta.prefillPages, ret.heads(), 1, 128, 0, f16Keys, f16Values,
+              ret.keys(), ret.values(), ret.keyParams(), ret.valueParams(), ret.heads(), d, meta.prefillTasks);
+          launcher.launch("kv_pages_f16_b" + bits, meta.prefillRingPages, str.heads(), 1, 128, 0, sk, sv, str.keys(),
+              str.values(), str.keyParams(), str.valueParams(), str.heads(), d, meta.prefillRingTasks);
+          kernel = "attn_prefill_wg_f16_d" + d;
+          tables = meta.prefillTables;
+          rings = meta.prefillRings;
+          retPages = new CudaKvCache.Pool(f16Keys, f16Values, null, null, ret.heads());
+          strPages = new CudaKvCache.Pool(sk, sv, null, null, str.heads());
+        }
         // The wgmma kernel merges in place (its rows' own keys and values, the output) when every
         // row of the step is a prefill row of a one-split tile.
         List<Object> a = prefillArgs(q, heads, kvHeads, splits, prefillSplits, tileList, tiles.size(), hpc, layer, meta,
-            meta.pageTables, meta.rings, cache, ret, str, p, scale);
-        a.addAll(Arrays.asList(merged, k.ptr(), v.ptr(), 0));
-        launcher.launch("attn_prefill_wg_b" + bits + "_d" + d, kvHeads * perHead, 1, 1, PREFILL_WG_THREADS,
-            PREFILL_WG_SHARED_BYTES, a.toArray());
+            tables, rings, cache, retPages, strPages, p, scale);
+        a.addAll(Arrays.asList(tileMerge ? out.ptr() : null, k.ptr(), v.ptr()));
+        launcher.launch(kernel, kvHeads * perHead, 1, 1, PREFILL_WG_THREADS, PREFILL_WG_SHARED_BYTES, a.toArray());
       }
     }
     if (!fuseMerge && !tileMerge)
@@ -205,10 +206,14 @@ final class CudaAttention {
 
   /** The fp16 pages' keys and values when a step prefills {@code tokens} tokens (0 where tiles read quantized pages). */
   long prefillScratchBytes(KvLayout l, int tokens) {
-    boolean wgmma = hopper && l.headDim() == 128 && PREFILL_WG_SHARED_BYTES <= maxSharedBytes;
-    if (!wgmma || !l.format().quantized()) return 0;
+    if (!wgmma(l.headDim()) || !l.format().quantized()) return 0;
     // Every KV head's pages up to `tokens`: more than the prefill slices' retrieval pages and rings hold.
     return 2 * f16PageBytes(KvLayout.pagesFor(tokens), l.kvHeads(), l.headDim());
+  }
+
+  /** Whether head dim d prefills on the Hopper wgmma kernel (attention_prefill_sm90.cuh). */
+  private boolean wgmma(int d) {
+    return hopper && d == 128 && PREFILL_WG_SHARED_BYTES <= maxSharedBytes;
   }
 
   /** Bytes of the fp16 keys (or values) of {@code pages} pages of {@code heads} heads. */
