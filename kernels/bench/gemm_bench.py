@@ -4,13 +4,17 @@
 Y[M,N] = X[M,K] . W[N,K]^T in bf16 (fp32 accumulation). Every variant is checked first on random
 inputs (never zeros) against a float32 torch product of the same bf16 inputs (relative L2 < 1e-2,
 output poisoned with NaN beforehand so an element left unwritten fails), on ragged edge shapes and
-on each timed shape; then each is timed against torch.matmul in bf16 in the same run: CUDA events
+on each timed shape (the wgmma kernels' _glu epilogue, silu(X W^T) * (X W2^T), on the edge shapes
+too); then each is timed against torch.matmul in bf16 in the same run: CUDA events
 around batches of launches that rotate over several input sets (so repeated runs do not just read
-L2), warm-up first, median of the batches.
+L2), warm-up first, median of the batches; and gate + up with the _glu epilogue against the two
+products and the engine's silu_mul_bf16. The wgmma kernels take tensor maps (cuTensorMapEncodeTiled
+through ctypes, as TensorMaps.java encodes them) and are launched through the driver.
 
 Usage (repository root, GPU host): python3 kernels/bench/gemm_bench.py --fatbin DIR/lserve.fatbin
 """
 import argparse
+import ctypes
 import json
 import math
 import statistics
@@ -49,23 +53,66 @@ class Gemm:
         self.module = cupy.RawModule(path=fatbin)
         self.sms = sms
         self.functions = {}
+        self.maps = {}
+        self.driver = ctypes.CDLL("libcuda.so.1")
 
-    def function(self, name):
-        if name not in self.functions:
-            f = self.module.get_function(name)
+    def function(self, name, epilogue=""):
+        entry = name + epilogue
+        if entry not in self.functions:
+            f = self.module.get_function(entry)
             f.max_dynamic_shared_size_bytes = VARIANTS[name][2]
-            self.functions[name] = f
-        return self.functions[name]
+            self.functions[entry] = f
+        return self.functions[entry]
 
-    def launch(self, name, y, x, w):
+    def tensor_map(self, t, box_rows):
+        """A CUtensorMap (128 bytes) of the bf16 matrix t: boxes of 64 columns x box_rows rows, 128-byte swizzle."""
+        key = (t.data_ptr(), tuple(t.shape), box_rows)
+        if key not in self.maps:
+            rows, cols = t.shape
+            out = (ctypes.c_uint64 * 16)()
+            r = self.driver.cuTensorMapEncodeTiled(
+                ctypes.byref(out), 9, 2, ctypes.c_void_p(t.data_ptr()), (ctypes.c_uint64 * 2)(cols, rows),
+                (ctypes.c_uint64 * 1)(cols * 2), (ctypes.c_uint32 * 2)(64, box_rows), (ctypes.c_uint32 * 2)(1, 1),
+                0, 3, 3, 0)  # bf16, no interleave, 128-byte swizzle, L2 promotion 256 B, zero fill
+            if r != 0:
+                raise RuntimeError(f"cuTensorMapEncodeTiled: CUresult {r}")
+            self.maps[key] = out
+        return self.maps[key]
+
+    def launch_wgmma(self, name, y, x, w, epilogue, w2, grid, smem):
+        """A wgmma kernel: its operands as tensor maps passed by value, launched through the driver."""
+        bm, bn = VARIANTS[name][:2]
+        m, k = x.shape
+        n = w.shape[0]
+        wrows = 64 if epilogue == "_glu" else bn
+        args = [ctypes.c_uint64(y.data_ptr()), self.tensor_map(x, bm), self.tensor_map(w, wrows),
+                self.tensor_map(w if w2 is None else w2, wrows), ctypes.c_int(m), ctypes.c_int(n), ctypes.c_int(k)]
+        params = (ctypes.c_void_p * len(args))(*[ctypes.cast(ctypes.byref(a), ctypes.c_void_p) for a in args])
+        r = self.driver.cuLaunchKernel(ctypes.c_void_p(self.function(name, epilogue).kernel.ptr), grid[0], 1, 1, 384, 1, 1,
+                                       smem, ctypes.c_void_p(torch.cuda.current_stream().cuda_stream), params, None)
+        if r != 0:
+            raise RuntimeError(f"cuLaunchKernel {name}{epilogue}: CUresult {r}")
+
+    def elementwise(self, name, out, *ins):
+        """The engine's element-wise kernel `name` (elementwise.cuh) over out's elements."""
+        if name not in self.functions:
+            self.functions[name] = self.module.get_function(name)
+        n = out.numel()
+        self.functions[name]((max(1, min(4096, -(-n // 256))),), (256,),  # as Launcher.blocks
+                             (*[numpy.uint64(t.data_ptr()) for t in (out, *ins)], numpy.int64(n)))
+
+    def launch(self, name, y, x, w, epilogue="", w2=None):
+        """y = x w^T; epilogue "_glu": y = silu(x w^T) * (x w2^T) (wgmma kernels only)."""
         bm, bn, smem, threads, persistent = VARIANTS[name]
         m, k = x.shape
         n = w.shape[0]
-        tiles_m, tiles_n = -(-m // bm), -(-n // bn)
+        tiles_m, tiles_n = -(-m // bm), -(-n // (bn // 2 if epilogue == "_glu" else bn))
         grid = (min(tiles_m * tiles_n, self.sms),) if persistent else (tiles_n, tiles_m)
+        if persistent:
+            return self.launch_wgmma(name, y, x, w, epilogue, w2, grid, smem)
         self.function(name)(grid, (threads,), (numpy.uint64(y.data_ptr()), numpy.uint64(x.data_ptr()),
-                                                numpy.uint64(w.data_ptr()), numpy.int32(m),
-                                                numpy.int32(n), numpy.int32(k)), shared_mem=smem)
+                                               numpy.uint64(w.data_ptr()), numpy.int32(m), numpy.int32(n),
+                                               numpy.int32(k)), shared_mem=smem)
 
 
 def rel_l2(out, ref):
@@ -82,6 +129,18 @@ def check(gemm, name, m, n, k, gen):
     unwritten = int((~torch.isfinite(y)).sum().item())
     e = rel_l2(y, ref) if unwritten == 0 else float("nan")
     return e, unwritten
+
+
+def check_glu(gemm, name, m, n, k, gen):
+    """Relative L2 of the _glu kernel against float32 torch (NaN = an element left unwritten)."""
+    x = torch.randn(m, k, device="cuda", generator=gen).to(torch.bfloat16)
+    w = (torch.randn(n, k, device="cuda", generator=gen) * 0.05).to(torch.bfloat16)
+    w2 = (torch.randn(n, k, device="cuda", generator=gen) * 0.05).to(torch.bfloat16)
+    y = torch.full((m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
+    gemm.launch(name, y, x, w, "_glu", w2)
+    torch.cuda.synchronize()
+    ref = torch.nn.functional.silu(x.float() @ w.float().T) * (x.float() @ w2.float().T)
+    return rel_l2(y, ref) if bool(torch.isfinite(y).all()) else float("nan")
 
 
 def time_batches(fn, sets, batches=5, per_batch=None, budget_ms=25.0):
@@ -144,6 +203,18 @@ def main():
             if not ok:
                 failures.append((v, m, n, k, e, unwritten))
 
+    wgmma = [v for v in variants if "wgmma" in v]
+    print("\n== the _glu epilogue (silu(x w^T) * (x w2^T)) on edge shapes ==", flush=True)
+    for (m, n, k) in EDGE_SHAPES:
+        for v in wgmma:
+            if k % 64:
+                continue
+            e = check_glu(gemm, v, m, n, k, gen)
+            ok = e < 1e-2
+            print(f"{v + '_glu':28s} {m:5d} x {n:5d} x {k:5d}: rel L2 {e:.2e} {'ok' if ok else 'FAIL'}", flush=True)
+            if not ok:
+                failures.append((v + "_glu", m, n, k, e))
+
     rows, records = [], []
     for m in [int(s) for s in args.m.split(",")]:
         for (n, k) in SHAPES_NK:
@@ -187,9 +258,29 @@ def main():
             print(line, flush=True)
             rows.append(line)
 
+    print("\n== gate and up with the _glu epilogue vs the two products and silu_mul_bf16 (ms, median) ==", flush=True)
+    epilogues = []
+    inter, hidden = 14336, 4096
+    for m in [int(s) for s in args.m.split(",")]:
+        v = engine_choice(m, 2 * inter, props.multi_processor_count)
+        x = torch.randn(m, hidden, device="cuda", generator=gen).to(torch.bfloat16)
+        wg, wu = [(torch.randn(inter, hidden, device="cuda", generator=gen) * 0.05).to(torch.bfloat16) for _ in range(2)]
+        g = torch.empty(m, inter, device="cuda", dtype=torch.bfloat16)
+        u = torch.empty_like(g)
+        glu = time_batches(lambda: gemm.launch(v, g, x, wg, "_glu", wu), [()])[0]
+        unfused = time_batches(lambda: (gemm.launch(v, g, x, wg), gemm.launch(v, u, x, wu),
+                                        gemm.elementwise("silu_mul_bf16", g, g, u)), [()])[0]
+        print(f"M={m:5d} N={inter} (x2) K={hidden}  {v.replace('gemm_bf16_', '')}_glu {glu:.3f} ms vs unfused "
+              f"{unfused:.3f} ({unfused / glu:.2f}x)", flush=True)
+        epilogues.append({"m": m, "n": inter, "k": hidden, "kernel": v + "_glu", "glu_ms": glu,
+                          "unfused_ms": unfused})
+        del x, wg, wu, g, u
+        torch.cuda.empty_cache()
+
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": props.name, "records": records, "failures": failures}, f, indent=1)
+            json.dump({"device": props.name, "records": records, "epilogues": epilogues, "failures": failures}, f,
+                      indent=1)
     print("\n== summary: TFLOP/s (median), ratio to torch.matmul bf16 in the same run; ! = failed check;"
           " engine = the wgmma kernel CudaBackend picks on an H100/H200 ==")
     short = [v.replace("gemm_bf16_", "") for v in variants]

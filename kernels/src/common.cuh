@@ -33,6 +33,15 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 #endif
 }
 
+__device__ __forceinline__ float bf16_round(float v) { return __bfloat162float(__float2bfloat16(v)); }
+
+// What a fused product kernel does with its result: store it, add it to y (the residual add), or
+// store silu(gate) * up of two products. The fused stores round each product to bf16 first, as
+// the unfused kernels' outputs are, so fused and unfused give the same values.
+enum Epilogue { EPI_STORE, EPI_ADD, EPI_GLU };
+
+__device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.f + expf(-g)) * u; }
+
 // Sum over a block whose size is a multiple of 32 (at most 1024 threads).
 __device__ __forceinline__ float block_sum(float v) {
   __shared__ float partial[32];

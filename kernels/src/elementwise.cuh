@@ -27,7 +27,7 @@ __device__ __forceinline__ void map2_bf16(bf16* out, const bf16* a, const bf16* 
 
 // out = silu(gate) * up; out may alias gate or up.
 extern "C" __global__ void silu_mul_bf16(bf16* out, const bf16* gate, const bf16* up, long long n) {
-  map2_bf16(out, gate, up, n, [](float g, float u) { return g / (1.f + expf(-g)) * u; });
+  map2_bf16(out, gate, up, n, [](float g, float u) { return silu_mul(g, u); });
 }
 
 // x += y.

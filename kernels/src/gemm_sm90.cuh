@@ -1,18 +1,25 @@
 // Prefill GEMM for Hopper (sm_90a): Y[M,N] = X[M,K] . W[N,K]^T, bf16 in, fp32 accumulation in
 // registers, bf16 out, on wgmma.mma_async. A persistent, warp-specialized kernel: of its three
-// warpgroups, the first (producer) copies K-major 64-wide slices of X and W into a ring of
-// shared-memory stages with 16-byte cp.async in the 128-byte-swizzled layout wgmma reads, and
-// the other two (consumers) each multiply 64 rows (or half the columns) of the CTA tile.
-// cp.async rather than the tensor copy engine (TMA) because a TMA descriptor must be encoded on
-// the host by cuTensorMapEncodeTiled, which JCuda 12.6 does not expose.
-// Stages are handed over with mbarriers: "full" completes when the producer's 128 threads' copies
-// have landed (cp.async.mbarrier.arrive.noinc), "empty" when the 8 consumer warps' wgmma groups
-// reading the stage have retired.
+// warpgroups, the first (producer) has the tensor copy engine (TMA) load K-major 64-wide boxes of
+// X and W into a ring of shared-memory stages in the 128-byte-swizzled layout wgmma reads, and the
+// other two (consumers) each multiply 64 rows (or half the columns) of the CTA tile. The boxes'
+// CUtensorMaps are encoded on the host (TensorMaps.java) and passed by value.
+// Stages are handed over with mbarriers: "full" completes when a stage's bytes have landed
+// (mbarrier.arrive.expect_tx, then the copies' complete_tx), "empty" when the 8 consumer warps'
+// wgmma groups reading the stage have retired.
+// (The first version copied with 16-byte cp.async from the producer's 128 threads: on the H100,
+// 10-18% slower on every Llama-3-8B projection at 2048 and 8192 rows, kernels/bench/gemm_bench.py.)
 // Needs K % 64 == 0 and N even (bf16x2 stores; the backend asks N % 8 == 0); M and N edges are
-// zero-filled on load and masked on store.
+// zero-filled by the copy engine and masked on store.
+// Epilogues (common.cuh): EPI_STORE writes Y; EPI_GLU multiplies two weights, W (gate) and W2 (up),
+// both [N, K], and writes silu(X W^T) * (X W2^T): a CTA's BN product columns are four 64-row
+// blocks of gate, up, gate, up rows, so each consumer thread holds a gate column and its up column
+// 64 apart, and the tile makes BN / 2 output columns.
 // Only sm_90a has wgmma: elsewhere these kernels compile to a trap (the backend launches them on
 // compute capability 9.0 only).
 #pragma once
+#include <cuda.h>  // CUtensorMap
+
 #include "gemm.cuh"
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -77,6 +84,20 @@ __device__ __forceinline__ void cp_async_arrive(uint32_t bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
 
+// The tensor copy engine (TMA): box (c0 = K, c1 = row) of the map into shared memory, its bytes
+// counted against the barrier's expected transaction bytes.
+__device__ __forceinline__ void tma_load_2d(uint32_t smem, const CUtensorMap* map, int c0, int c1, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+          smem),
+      "l"(map), "r"(c0), "r"(c1), "r"(bar)
+      : "memory");
+}
+
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
 __device__ __forceinline__ void cp_async16_to(uint32_t smem, const void* gmem, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_bytes) : "memory");
 }
@@ -120,10 +141,11 @@ __device__ __forceinline__ void tile_origin(int t, int tiles_m, int tiles_n, int
 
 // CTA tile BM x BN (BM 128: each consumer warpgroup takes 64 rows; BM 64: half the columns),
 // k step 64, STAGES-deep ring. 384 threads; grid: at most one CTA per SM, each looping over tiles.
-template <int BM, int BN, int STAGES, int GROUP_M>
-__device__ __forceinline__ void gemm_wgmma(bf16* __restrict__ y, const bf16* __restrict__ x,
-                                           const bf16* __restrict__ w, int m, int n, int k) {
+template <int BM, int BN, int STAGES, int GROUP_M, int EPI>
+__device__ __forceinline__ void gemm_wgmma(bf16* __restrict__ y, const CUtensorMap* tx, const CUtensorMap* tw,
+                                           const CUtensorMap* tw2, int m, int n, int k) {
   constexpr int WN = BM == 128 ? BN : BN / 2;  // columns of one consumer's m64nWN products
+  constexpr int TN = EPI == EPI_GLU ? BN / 2 : BN;  // output columns of a tile
   constexpr int A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
   extern __shared__ __align__(1024) unsigned char smem_dyn[];
   const uint32_t base = (smem_u32(smem_dyn) + 1023) & ~1023u;  // the swizzle repeats every 1024 bytes
@@ -131,44 +153,35 @@ __device__ __forceinline__ void gemm_wgmma(bf16* __restrict__ y, const bf16* __r
   const int wg = threadIdx.x >> 7;
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; s++) {
-      mbar_init(full + 8 * s, 128);
+      mbar_init(full + 8 * s, 1);
       mbar_init(empty + 8 * s, 8);
     }
   }
   __syncthreads();
-  const int tiles_m = (m + BM - 1) / BM, tiles_n = (n + BN - 1) / BN, tiles = tiles_m * tiles_n, ktiles = k / 64;
+  const int tiles_m = (m + BM - 1) / BM, tiles_n = (n + TN - 1) / TN, tiles = tiles_m * tiles_n, ktiles = k / 64;
   int stage = 0;
   uint32_t phase = 0;
   if (wg == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-    // Thread t copies 16-byte chunk t % 8 of rows t / 8 + 16 i: the chunk's swizzled place is the
-    // same in every one of its rows.
-    const int t = threadIdx.x, r0 = t >> 3, c = t & 7;
-    const uint32_t place = r0 * 128 + ((c ^ (r0 & 7)) << 4);
-    const size_t step = (size_t)16 * k;  // elements between a thread's rows
+    if (threadIdx.x != 0) return;  // one thread issues every copy
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
       int tm, tn;
       tile_origin<GROUP_M>(tile, tiles_m, tiles_n, tm, tn);
-      const int ra = m - tm * BM - r0, rb = n - tn * BN - r0;  // rows r0 + 16 i < ra (rb) exist
-      const bf16* xa = x + (size_t)(tm * BM + r0) * k + c * 8;
-      const bf16* wb = w + (size_t)(tn * BN + r0) * k + c * 8;
       for (int kt = 0; kt < ktiles; kt++) {
         mbar_wait(empty + 8 * stage, phase ^ 1);
-        const uint32_t sa = base + stage * STAGE_BYTES + place, sb = sa + A_BYTES;
-        // Rolled by 4 so the row addresses are not all held in registers at once.
-        const bf16* src = xa + kt * 64;
-#pragma unroll 4
-        for (int i = 0; i < BM / 16; i++, src += step)
-          cp_async16_to(sa + i * 2048, 16 * i < ra ? src : x, 16 * i < ra ? 16 : 0);
-        src = wb + kt * 64;
-#pragma unroll 4
-        for (int i = 0; i < BN / 16; i++, src += step)
-          cp_async16_to(sb + i * 2048, 16 * i < rb ? src : w, 16 * i < rb ? 16 : 0);
-        cp_async_arrive(full + 8 * stage);
+        const uint32_t sa = base + stage * STAGE_BYTES, sb = sa + A_BYTES, bar = full + 8 * stage;
+        mbar_expect_tx(bar, STAGE_BYTES);
+        tma_load_2d(sa, tx, kt * 64, tm * BM, bar);
+        if constexpr (EPI == EPI_GLU) {
+          // Block b of 64 rows: rows 64 (b / 2) + r of the tile's gate (b even) or up rows.
+#pragma unroll
+          for (int b = 0; b < 4; b++) tma_load_2d(sb + b * 8192, b & 1 ? tw2 : tw, kt * 64, tn * TN + (b >> 1) * 64, bar);
+        } else {
+          tma_load_2d(sb, tw, kt * 64, tn * BN, bar);
+        }
         if (++stage == STAGES) stage = 0, phase ^= 1;
       }
     }
-    asm volatile("cp.async.wait_all;\n" ::: "memory");  // no copy outlives its thread
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int cw = wg - 1, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
@@ -197,34 +210,49 @@ __device__ __forceinline__ void gemm_wgmma(bf16* __restrict__ y, const bf16* __r
       wgmma_wait<0>();
       fence_acc<WN / 2>(d);
       if (lane == 0) mbar_arrive(empty + 8 * held);
-      // Accumulator d[4 j + 2 h + e]: row 16 warp + lane / 4 + 8 h, column 8 j + 2 (lane % 4) + e.
+      // Accumulator d[4 j + 2 h + e]: row 16 warp + lane / 4 + 8 h, product column 8 j + 2 (lane % 4)
+      // + e of the consumer's WN. Under EPI_GLU gate column 8 j (j % 16 < 8) pairs with up column
+      // 8 j + 64 and makes output column 64 (j / 16) + 8 (j % 16) of the consumer's WN / 2.
       const int row0 = tm * BM + (BM == 128 ? cw * 64 : 0) + warp * 16 + (lane >> 2);
-      const int col0 = tn * BN + (BM == 128 ? 0 : cw * WN) + (lane & 3) * 2;
+      const int col0 = tn * TN + (BM == 128 ? 0 : cw * WN * TN / BN) + (lane & 3) * 2;
 #pragma unroll
-      for (int j = 0; j < WN / 8; j++)
+      for (int jo = 0; jo < WN * TN / BN / 8; jo++)
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-          const int row = row0 + 8 * h, col = col0 + 8 * j;
-          if (row < m && col < n)
-            *reinterpret_cast<__nv_bfloat162*>(y + (size_t)row * n + col) =
-                __floats2bfloat162_rn(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
+          const int j = EPI == EPI_GLU ? jo / 8 * 16 + jo % 8 : jo, row = row0 + 8 * h, col = col0 + 8 * jo;
+          if (row >= m || col >= n) continue;
+          __nv_bfloat162* out = reinterpret_cast<__nv_bfloat162*>(y + (size_t)row * n + col);
+          const float v0 = d[4 * j + 2 * h], v1 = d[4 * j + 2 * h + 1];
+          if constexpr (EPI == EPI_STORE) *out = __floats2bfloat162_rn(v0, v1);
+          if constexpr (EPI == EPI_GLU)
+            *out = __floats2bfloat162_rn(silu_mul(bf16_round(v0), bf16_round(d[4 * j + 32 + 2 * h])),
+                                         silu_mul(bf16_round(v1), bf16_round(d[4 * j + 33 + 2 * h])));
         }
     }
   }
 }
 #else
-template <int BM, int BN, int STAGES, int GROUP_M>
-__device__ __forceinline__ void gemm_wgmma(bf16*, const bf16*, const bf16*, int, int, int) {
+template <int BM, int BN, int STAGES, int GROUP_M, int EPI>
+__device__ __forceinline__ void gemm_wgmma(bf16*, const CUtensorMap*, const CUtensorMap*, const CUtensorMap*, int, int,
+                                           int) {
   __trap();
 }
 #endif
 
+// Entries NAME and NAME_glu, both with the arguments (y, tx, tw, tw2, m, n, k): the tensor maps of
+// X (boxes of 64 x BM), W and W2 (boxes of 64 x BN, under _glu 64 x 64; NAME ignores tw2).
 // Dynamic shared memory: the stages, their two mbarriers each, and 1024 bytes to align the ring.
-#define GEMM_WGMMA(name, BM, BN, STAGES, GROUP_M)                                                          \
-  extern "C" __global__ void __launch_bounds__(384, 1)                                                      \
-      name(bf16* __restrict__ y, const bf16* __restrict__ x, const bf16* __restrict__ w, int m, int n, int k) { \
-    gemm_wgmma<BM, BN, STAGES, GROUP_M>(y, x, w, m, n, k);                                                    \
+// (An _add epilogue, the residual add in the store, was timed on the H100 and dropped: its loads of
+// the residual stall the consumers, 2-6% slower than the product and add_bf16 apart.)
+#define GEMM_WGMMA_EPI(name, BM, BN, STAGES, GROUP_M, EPI)                                                       \
+  extern "C" __global__ void __launch_bounds__(384, 1)                                                           \
+      name(bf16* __restrict__ y, const __grid_constant__ CUtensorMap tx, const __grid_constant__ CUtensorMap tw, \
+           const __grid_constant__ CUtensorMap tw2, int m, int n, int k) {                                       \
+    gemm_wgmma<BM, BN, STAGES, GROUP_M, EPI>(y, &tx, &tw, &tw2, m, n, k);                                        \
   }
+#define GEMM_WGMMA(name, BM, BN, STAGES, GROUP_M)          \
+  GEMM_WGMMA_EPI(name, BM, BN, STAGES, GROUP_M, EPI_STORE) \
+  GEMM_WGMMA_EPI(name##_glu, BM, BN, STAGES, GROUP_M, EPI_GLU)
 
 // 128 x 256 tiles, 4 stages; 64 x 256, 5 stages, for shapes whose 128-row tiles leave SMs idle.
 // (Timed on the H100 and dropped: 128 x 128 with 6 stages, ~20% slower than 128 x 256 at every

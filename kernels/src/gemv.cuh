@@ -20,10 +20,6 @@
 #define GEMV_ROWS 8
 #define GEMV_WARPS 4
 
-enum GemvStore { GEMV_STORE, GEMV_ADD, GEMV_GLU };
-
-__device__ __forceinline__ float bf16_round(float v) { return __bfloat162float(__float2bfloat16(v)); }
-
 // 1 / rms of each of the block's rows of x (all threads of the block must call it).
 template <int MR>
 __device__ __forceinline__ void gemv_inv_rms(float* inv, const bf16* __restrict__ x, int rows, int k, float eps) {
@@ -53,14 +49,14 @@ __device__ __forceinline__ void gemv_inv_rms(float* inv, const bf16* __restrict_
 }
 
 // One block's rows against rows r0 .. of x (normalized by gamma first when NORM): with KS = 1,
-// weight rows col0 .. col0 + R - 1 of w per warp (and the same rows of w2 for GEMV_GLU); with
+// weight rows col0 .. col0 + R - 1 of w per warp (and the same rows of w2 for EPI_GLU); with
 // KS = 4 (split K, for outputs too few to give every SM enough warps) the block's 4 warps take
 // the same R rows, a quarter of K each, and add their sums in shared memory.
 template <int R, int MR, int STORE, bool NORM, int KS>
 __device__ __forceinline__ void gemv_rows(bf16* __restrict__ y, const bf16* __restrict__ x,
                                           const bf16* __restrict__ gamma, float eps, const bf16* __restrict__ w,
                                           const bf16* __restrict__ w2, int m, int n, int k, int block) {
-  constexpr int NW = STORE == GEMV_GLU ? 2 * R : R, U = 8 / NW;
+  constexpr int NW = STORE == EPI_GLU ? 2 * R : R, U = 8 / NW;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int col0 = (KS == 1 ? block * GEMV_WARPS + warp : block) * R, r0 = blockIdx.y * MR;
   const int kslice = KS == 1 ? k : (k + 256 * KS - 1) / (256 * KS) * 256;
@@ -71,7 +67,7 @@ __device__ __forceinline__ void gemv_rows(bf16* __restrict__ y, const bf16* __re
 #pragma unroll
   for (int j = 0; j < NW; j++) {  // a clamped row is loaded but not stored
     const int row = min(col0 + (j % R), n - 1);
-    wr[j] = (STORE == GEMV_GLU && j >= R ? w2 : w) + (size_t)row * k;
+    wr[j] = (STORE == EPI_GLU && j >= R ? w2 : w) + (size_t)row * k;
   }
   // The first weight loads go out before the norm's pass over x, which they do not need (and before
   // the previous kernel has ended, when launched as its dependent). Then, up
@@ -177,12 +173,9 @@ __device__ __forceinline__ void gemv_rows(bf16* __restrict__ y, const bf16* __re
       if (lane != 0 || r >= rows || col0 + j >= n) continue;
       const float s = acc[j][r];
       bf16* out = y + (size_t)(r0 + r) * n + col0 + j;
-      if constexpr (STORE == GEMV_STORE) *out = __float2bfloat16(s);
-      if constexpr (STORE == GEMV_ADD) *out = __float2bfloat16(__bfloat162float(*out) + bf16_round(s));
-      if constexpr (STORE == GEMV_GLU) {
-        const float g = bf16_round(s);
-        *out = __float2bfloat16(g / (1.f + expf(-g)) * bf16_round(acc[j + R][r]));
-      }
+      if constexpr (STORE == EPI_STORE) *out = __float2bfloat16(s);
+      if constexpr (STORE == EPI_ADD) *out = __float2bfloat16(__bfloat162float(*out) + bf16_round(s));
+      if constexpr (STORE == EPI_GLU) *out = __float2bfloat16(silu_mul(bf16_round(s), bf16_round(acc[j + R][r])));
     }
 }
 
@@ -190,11 +183,11 @@ __device__ __forceinline__ void gemv_rows(bf16* __restrict__ y, const bf16* __re
 #define GEMV_ENTRY(R, MR, KS, NAME)                                                                              \
   extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_##NAME(                                \
       bf16* __restrict__ y, const bf16* __restrict__ x, const bf16* __restrict__ w, int m, int n, int k) {       \
-    gemv_rows<R, MR, GEMV_STORE, false, KS>(y, x, nullptr, 0.f, w, nullptr, m, n, k, blockIdx.x);                \
+    gemv_rows<R, MR, EPI_STORE, false, KS>(y, x, nullptr, 0.f, w, nullptr, m, n, k, blockIdx.x);                \
   }                                                                                                              \
   extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_add_bf16_##NAME(                            \
       bf16* __restrict__ y, const bf16* __restrict__ x, const bf16* __restrict__ w, int m, int n, int k) {       \
-    gemv_rows<R, MR, GEMV_ADD, false, KS>(y, x, nullptr, 0.f, w, nullptr, m, n, k, blockIdx.x);                  \
+    gemv_rows<R, MR, EPI_ADD, false, KS>(y, x, nullptr, 0.f, w, nullptr, m, n, k, blockIdx.x);                  \
   }                                                                                                              \
   /* Up to three products of one normalized x: blocks [0, b0) make y0, then y1, then y2 (n1, n2 may be 0). */   \
   extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_norm_bf16_##NAME(                           \
@@ -204,17 +197,17 @@ __device__ __forceinline__ void gemv_rows(bf16* __restrict__ y, const bf16* __re
     const int per = (KS == 1 ? GEMV_WARPS : 1) * R, b0 = (n0 + per - 1) / per, b1 = (n1 + per - 1) / per;       \
     int b = blockIdx.x;                                                                                          \
     if (b < b0)                                                                                                  \
-      gemv_rows<R, MR, GEMV_STORE, true, KS>(y0, x, gamma, eps, w0, nullptr, m, n0, k, b);                       \
+      gemv_rows<R, MR, EPI_STORE, true, KS>(y0, x, gamma, eps, w0, nullptr, m, n0, k, b);                       \
     else if ((b -= b0) < b1)                                                                                     \
-      gemv_rows<R, MR, GEMV_STORE, true, KS>(y1, x, gamma, eps, w1, nullptr, m, n1, k, b);                       \
+      gemv_rows<R, MR, EPI_STORE, true, KS>(y1, x, gamma, eps, w1, nullptr, m, n1, k, b);                       \
     else                                                                                                         \
-      gemv_rows<R, MR, GEMV_STORE, true, KS>(y2, x, gamma, eps, w2, nullptr, m, n2, k, b - b1);                  \
+      gemv_rows<R, MR, EPI_STORE, true, KS>(y2, x, gamma, eps, w2, nullptr, m, n2, k, b - b1);                  \
   }
-#define GEMV_GLU_ENTRY(R, MR)                                                                                    \
+#define EPI_GLU_ENTRY(R, MR)                                                                                    \
   extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_glu_bf16_r##R##_m##MR(                      \
       bf16* __restrict__ y, const bf16* __restrict__ x, const bf16* __restrict__ gamma, float eps,               \
       const bf16* __restrict__ wg, const bf16* __restrict__ wu, int m, int n, int k) {                           \
-    gemv_rows<R, MR, GEMV_GLU, true, 1>(y, x, gamma, eps, wg, wu, m, n, k, blockIdx.x);                          \
+    gemv_rows<R, MR, EPI_GLU, true, 1>(y, x, gamma, eps, wg, wu, m, n, k, blockIdx.x);                          \
   }
 #define GEMV_ENTRIES(R) \
   GEMV_ENTRY(R, 1, 1, r##R##_m1) GEMV_ENTRY(R, 2, 1, r##R##_m2) GEMV_ENTRY(R, 4, 1, r##R##_m4) GEMV_ENTRY(R, 8, 1, r##R##_m8)
@@ -222,8 +215,8 @@ GEMV_ENTRIES(1)
 GEMV_ENTRIES(2)
 GEMV_ENTRIES(4)
 GEMV_ENTRY(2, 1, 4, r2k4_m1) GEMV_ENTRY(2, 2, 4, r2k4_m2) GEMV_ENTRY(2, 4, 4, r2k4_m4) GEMV_ENTRY(2, 8, 4, r2k4_m8)
-GEMV_GLU_ENTRY(1, 1) GEMV_GLU_ENTRY(1, 2) GEMV_GLU_ENTRY(1, 4) GEMV_GLU_ENTRY(1, 8)
-GEMV_GLU_ENTRY(2, 1) GEMV_GLU_ENTRY(2, 2) GEMV_GLU_ENTRY(2, 4) GEMV_GLU_ENTRY(2, 8)
+EPI_GLU_ENTRY(1, 1) EPI_GLU_ENTRY(1, 2) EPI_GLU_ENTRY(1, 4) EPI_GLU_ENTRY(1, 8)
+EPI_GLU_ENTRY(2, 1) EPI_GLU_ENTRY(2, 2) EPI_GLU_ENTRY(2, 4) EPI_GLU_ENTRY(2, 8)
 
 extern "C" __global__ void __launch_bounds__(256) gemv_bf16_any(bf16* __restrict__ y, const bf16* __restrict__ x,
                                                                 const bf16* __restrict__ w, int m, int n, int k) {

@@ -49,6 +49,7 @@ public final class CudaBackend implements Backend {
   private final int multiprocessors;
   private final boolean wideGemm; // the 128 x 256 GEMM tile fits the block's shared memory (not on sm_89)
   private final boolean hopper; // compute capability 9.0: the fatbin's sm_90a code has the wgmma GEMM and attention
+  private final TensorMaps tensorMaps; // on Hopper, for the wgmma GEMM's loads; null where the driver's encoder is out of reach
   private final Map<Rope, CUdeviceptr> inverseFrequencies = new IdentityHashMap<>();
   private final Map<String, CudaTensor> stepScratch = new HashMap<>(); // until resetScratch
   private WeightUploader uploader; // while weights are being uploaded
@@ -67,6 +68,7 @@ public final class CudaBackend implements Backend {
     this.wideGemm = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN) >= GEMM_WIDE_SMEM;
     this.hopper = device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) == 9
         && device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR) == 0;
+    this.tensorMaps = hopper ? TensorMaps.open() : null;
     this.attention = new CudaAttention(launcher, transfers, arena, multiprocessors,
         device.attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN), hopper);
   }
@@ -201,18 +203,27 @@ public final class CudaBackend implements Backend {
       case GEMV -> gemv(o, in, wt, m, n, k);
       case "gemv_bf16_any" ->
           launcher.launch(kernel, (n + 7) / 8, (m + 7) / 8, 1, 256, 0, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
-      case GEMM_WGMMA, GEMM_WGMMA_NARROW -> {
-        int rows = kernel.equals(GEMM_WGMMA) ? 128 : 64;
-        long tiles = (long) ((m + rows - 1) / rows) * ((n + 255) / 256);
-        launcher.launch(kernel, (int) Math.min(tiles, multiprocessors), 1, 1, 384,
-            kernel.equals(GEMM_WGMMA) ? GEMM_WGMMA_SMEM : GEMM_WGMMA_NARROW_SMEM, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
-      }
+      case GEMM_WGMMA, GEMM_WGMMA_NARROW -> wgmma(kernel, "", o, in, wt, null, n);
       case "gemm_bf16_tc_wide" -> launcher.launch(kernel, (n + 255) / 256, (m + 127) / 128, 1, 256, GEMM_WIDE_SMEM,
           o.ptr(), in.ptr(), wt.ptr(), m, n, k);
       case "gemm_bf16_tc" -> launcher.launch(kernel, (n + 127) / 128, (m + 127) / 128, 1, 256, GEMM_SMEM, o.ptr(),
           in.ptr(), wt.ptr(), m, n, k);
       default -> launcher.launch(kernel, (n + 15) / 16, (m + 15) / 16, 1, 256, 0, o.ptr(), in.ptr(), wt.ptr(), m, n, k);
     }
+  }
+
+  /**
+   * The persistent wgmma GEMM {@code kernel} with an epilogue ({@code ""} or {@code "_glu"}:
+   * kernels/src/gemm_sm90.cuh) into n output columns; w2 is the up weight of _glu.
+   */
+  private void wgmma(String kernel, String epilogue, CudaTensor out, CudaTensor in, CudaWeight w, CudaWeight w2, int n) {
+    int m = in.rows(), k = in.cols(), rows = kernel.equals(GEMM_WGMMA) ? 128 : 64, wRows = w2 == null ? 256 : 64;
+    long tiles = (long) ((m + rows - 1) / rows) * ((n + (w2 == null ? 255 : 127)) / (w2 == null ? 256 : 128));
+    TensorMaps.TensorMap tw = tensorMaps.bf16(w.ptr(), w.rows(), k, wRows);
+    launcher.launch(kernel + epilogue, (int) Math.min(tiles, multiprocessors), 1, 1, 384,
+        kernel.equals(GEMM_WGMMA) ? GEMM_WGMMA_SMEM : GEMM_WGMMA_NARROW_SMEM, out.ptr(),
+        tensorMaps.bf16(in.ptr(), m, k, rows), tw, w2 == null ? tw : tensorMaps.bf16(w2.ptr(), w2.rows(), k, wRows), m, n,
+        k);
   }
 
   /**
@@ -249,20 +260,31 @@ public final class CudaBackend implements Backend {
     launcher.launchDependent("gemv_norm_bf16_" + g.suffix(), blocks, (m + g.mr - 1) / g.mr, 1, 128, 0, args);
   }
 
-  /** A decode step: norm, both products and silu(gate) * up in one GEMV (gemv_glu). */
+  /**
+   * A decode step: norm, both products and silu(gate) * up in one GEMV (gemv_glu). On Hopper a
+   * longer step normalizes into scratch and runs one wgmma GEMM over both weights that stores
+   * silu(gate) * up (_glu); elsewhere two GEMMs and silu_mul.
+   */
   @Override
   public void normGatedMlp(Tensor out, Tensor x, Weight normWeight, float eps, Weight gate, Weight up) {
     device.bind();
     CudaTensor o = (CudaTensor) out, in = (CudaTensor) x;
     int m = in.rows(), k = in.cols();
-    if (!GEMV.equals(gemmKernel(m, 1, k))) {
-      CudaTensor u = stepTensor("up", o.rows(), o.cols());
-      normMatmul(x, normWeight, eps, new Tensor[] {out, u}, new Weight[] {gate, up});
-      siluMul(out, out, u);
-      return;
-    }
     CudaWeight g = checkShapes(o, in, gate), u = checkShapes(o, in, up);
     int n = g.rows();
+    String kernel = gemmKernel(m, 2 * n, k);
+    if (isWgmma(kernel)) {
+      CudaTensor h = stepTensor("norm", m, k);
+      rmsNorm(h, x, normWeight, eps);
+      wgmma(kernel, "_glu", o, h, g, u, n);
+      return;
+    }
+    if (!GEMV.equals(kernel)) {
+      CudaTensor t = stepTensor("up", o.rows(), o.cols());
+      normMatmul(x, normWeight, eps, new Tensor[] {out, t}, new Weight[] {gate, up});
+      siluMul(out, out, t);
+      return;
+    }
     GemvShape shape = gemvShape(m, n, false);
     launcher.launchDependent("gemv_glu_bf16_" + shape.suffix(), shape.blocks(n), (m + shape.mr - 1) / shape.mr, 1, 128, 0,
         o.ptr(), in.ptr(), ((CudaWeight) normWeight).ptr(), eps, g.ptr(), u.ptr(), m, n, k);
@@ -309,21 +331,26 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * The kernel for Y[m, n] = X[m, k] W[n, k]^T. On compute capability 9.0 with k % 64 == 0 and
-   * n % 8 == 0, the persistent wgmma kernel (kernels/src/gemm_sm90.cuh): 128 x 256 tiles, or 64 x
-   * 256 where those need enough fewer waves over the SMs; a 64-row tile does half the work at
+   * The kernel for Y[m, n] = X[m, k] W[n, k]^T. On compute capability 9.0 (with the driver's
+   * tensor-map encoder in reach, {@link TensorMaps}) with k % 64 == 0 and n % 8 == 0, the
+   * persistent wgmma kernel (kernels/src/gemm_sm90.cuh): 128 x 256 tiles, or 64 x 256 where those
+   * need enough fewer waves over the SMs; a 64-row tile does half the work at
    * about 0.77 of the rate (kernels/bench/gemm_bench.py on the H100), so it wins when
    * 0.65 x its waves < the 128-row tiles' waves (e.g. 512 x 4096 or 2048 x 1024 outputs).
    */
   String gemmKernel(int m, int n, int k) {
     if (m <= 16) return k % 8 == 0 ? GEMV : "gemv_bf16_any";
-    if (hopper && k % 64 == 0 && n % 8 == 0) {
+    if (tensorMaps != null && k % 64 == 0 && n % 8 == 0) {
       long wide = waves((long) ((m + 127) / 128) * ((n + 255) / 256));
       long narrow = waves((long) ((m + 63) / 64) * ((n + 255) / 256));
       return 13 * narrow < 20 * wide ? GEMM_WGMMA_NARROW : GEMM_WGMMA;
     }
     if (k % 8 != 0) return "gemm_bf16_simple";
     return wideGemm && (long) ((n + 255) / 256) * ((m + 127) / 128) >= multiprocessors ? "gemm_bf16_tc_wide" : "gemm_bf16_tc";
+  }
+
+  private static boolean isWgmma(String kernel) {
+    return kernel.equals(GEMM_WGMMA) || kernel.equals(GEMM_WGMMA_NARROW);
   }
 
   private long waves(long tiles) {

@@ -56,7 +56,7 @@ final class DependentLaunch {
   }
 
   /** The CUDA driver library JCuda has loaded (the same handle: the process has it open). */
-  private static NativeLibrary driver() {
+  static NativeLibrary driver() {
     try {
       return NativeLibrary.getInstance("libcuda.so.1");
     } catch (UnsatisfiedLinkError e) {

@@ -73,6 +73,7 @@ final class Launcher {
       else if (a instanceof Integer v) params[i] = Pointer.to(new int[] {v});
       else if (a instanceof Long v) params[i] = Pointer.to(new long[] {v});
       else if (a instanceof Float v) params[i] = Pointer.to(new float[] {v});
+      else if (a instanceof TensorMaps.TensorMap t) params[i] = Pointer.to(t.words());
       else throw new IllegalArgumentException("kernel argument of type " + a.getClass());
     }
     return Pointer.to(params);

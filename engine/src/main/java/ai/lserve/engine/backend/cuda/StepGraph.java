@@ -126,11 +126,18 @@ final class StepGraph implements AutoCloseable {
       if (stop != null) cuEventRecord(stop, device.stream());
       return;
     }
-    long[] key = new long[dims.length + 2 * args.length];
+    int size = dims.length;
+    for (Object a : args) size += a instanceof TensorMaps.TensorMap t ? 1 + t.words().length : 2;
+    long[] key = new long[size];
     int at = 0;
     for (int d : dims) key[at++] = d;
-    for (Object a : args) { // a type tag, then the value
-      key[at++] = a == null ? 0 : a instanceof CUdeviceptr ? 1 : a instanceof Integer ? 2 : a instanceof Long ? 3 : 4;
+    for (Object a : args) { // a type tag, then the value (a tensor map's every word)
+      key[at++] = a == null ? 0 : a instanceof CUdeviceptr ? 1 : a instanceof Integer ? 2 : a instanceof Long ? 3
+          : a instanceof Float ? 4 : 5;
+      if (a instanceof TensorMaps.TensorMap t) {
+        for (long w : t.words()) key[at++] = w;
+        continue;
+      }
       key[at++] = a == null ? 0 : a instanceof CUdeviceptr p ? address(p) : a instanceof Integer v ? v
           : a instanceof Long v ? v : Float.floatToRawIntBits((Float) a);
     }

@@ -246,6 +246,39 @@ class CudaKernelsTest {
       assertEquals(Set.of("gemm_bf16_wgmma_128x256", "gemm_bf16_wgmma_64x256"), kernels);
   }
 
+  /**
+   * The prefill MLP's first half (on Hopper one wgmma _glu GEMM over gate and up, elsewhere two
+   * GEMMs and silu_mul): against the CPU backend and against the unfused steps on the GPU, on
+   * ragged shapes (outputs not a multiple of the 128-column tile, M edges, both tile shapes, more
+   * tiles than SMs). The output is poisoned with NaN first, so an element left unwritten fails.
+   */
+  @Test
+  void gatedMlpOnRaggedShapes() {
+    int[][] mnk = {{17, 136, 64}, {300, 4104, 192}, {1100, 4000, 320}, {129, 1000, 4160}};
+    Set<String> kernels = new HashSet<>();
+    for (int[] s : mnk) {
+      int m = s[0], n = s[1], k = s[2];
+      Weight[] gate = both("g" + m, DType.BF16, new long[] {n, k}, random(random, n * k, 0.1f));
+      Weight[] up = both("u" + m, DType.BF16, new long[] {n, k}, random(random, n * k, 0.1f));
+      Weight[] norm = both("n" + m, DType.BF16, new long[] {k}, random(random, k, 1));
+      float[] x = random(random, m * k, 1);
+      Tensor a = cpu.tensor(m, n), b = tensor(gpu, m, n, nan(m * n)), h = gpu.tensor(m, k);
+      Tensor g = gpu.tensor(m, n), u = gpu.tensor(m, n);
+      cpu.normGatedMlp(a, tensor(cpu, m, k, x), norm[0], 1e-5f, gate[0], up[0]);
+      gpu.normGatedMlp(b, tensor(gpu, m, k, x), norm[1], 1e-5f, gate[1], up[1]);
+      gpu.rmsNorm(h, tensor(gpu, m, k, x), norm[1], 1e-5f);
+      gpu.matmul(g, h, gate[1]);
+      gpu.matmul(u, h, up[1]);
+      gpu.siluMul(g, g, u);
+      String what = String.format("normGatedMlp %dx%dx%d (%s)", m, n, k, gpu.gemmKernel(m, 2 * n, k));
+      assertTrue(relativeL2(gpu.toHost(b), cpu.toHost(a)) < 1e-2, what + " vs CPU");
+      assertTrue(relativeL2(gpu.toHost(b), gpu.toHost(g)) < 1e-3, what + " vs unfused");
+      kernels.add(gpu.gemmKernel(m, 2 * n, k));
+    }
+    if (gpu.device().attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) == 9)
+      assertEquals(Set.of("gemm_bf16_wgmma_128x256", "gemm_bf16_wgmma_64x256"), kernels);
+  }
+
   @Test
   void ropeWithLlama3Scaling() {
     int heads = 3, d = 64, rows = 6;
