@@ -8,7 +8,7 @@
 // (mbarrier.arrive.expect_tx, then the copies' complete_tx), "empty" when the 8 consumer warps'
 // wgmma groups reading the stage have retired.
 // (The first version copied with 16-byte cp.async from the producer's 128 threads: on the H100,
-// 10-18% slower on every Llama-3-8B projection at 2048 and 8192 rows, kernels/bench/gemm_bench.py.)
+// 6-28% slower on each Llama-3-8B projection at 2048 and 8192 rows, kernels/bench/gemm_bench.py.)
 // Needs K % 64 == 0 and N even (bf16x2 stores; the backend asks N % 8 == 0); M and N edges are
 // zero-filled by the copy engine and masked on store.
 // Epilogues (common.cuh): EPI_STORE writes Y; EPI_GLU multiplies two weights, W (gate) and W2 (up),
