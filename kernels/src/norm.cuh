@@ -26,7 +26,7 @@ __device__ __forceinline__ void rmsnorm_row(bf16* out, const bf16* x, const bf16
     load_n<N>(x + i, v);
     load_n<N>(weight + i, w);
 #pragma unroll
-    for (int j = 0; j < N; j++) v[j] = __bfloat162float(__float2bfloat16(v[j] * inv)) * w[j];
+    for (int j = 0; j < N; j++) v[j] = bf16_round(v[j] * inv) * w[j];
     if constexpr (N == 8) *reinterpret_cast<uint4*>(out + i) = float_to_bf16x8(v);
     else out[i] = __float2bfloat16(v[0]);
   }

@@ -217,8 +217,9 @@ public final class CudaBackend implements Backend {
    * kernels/src/gemm_sm90.cuh) into n output columns; w2 is the up weight of _glu.
    */
   private void wgmma(String kernel, String epilogue, CudaTensor out, CudaTensor in, CudaWeight w, CudaWeight w2, int n) {
-    int m = in.rows(), k = in.cols(), rows = kernel.equals(GEMM_WGMMA) ? 128 : 64, wRows = w2 == null ? 256 : 64;
-    long tiles = (long) ((m + rows - 1) / rows) * ((n + (w2 == null ? 255 : 127)) / (w2 == null ? 256 : 128));
+    int m = in.rows(), k = in.cols(), rows = kernel.equals(GEMM_WGMMA) ? 128 : 64;
+    int cols = w2 == null ? 256 : 128, wRows = w2 == null ? 256 : 64; // a tile's output columns; rows of a weight box
+    long tiles = (long) ((m + rows - 1) / rows) * ((n + cols - 1) / cols);
     TensorMaps.TensorMap tw = tensorMaps.bf16(w.ptr(), w.rows(), k, wRows);
     launcher.launch(kernel + epilogue, (int) Math.min(tiles, multiprocessors), 1, 1, 384,
         kernel.equals(GEMM_WGMMA) ? GEMM_WGMMA_SMEM : GEMM_WGMMA_NARROW_SMEM, out.ptr(),

@@ -2,7 +2,6 @@ package ai.lserve.engine.backend.cuda;
 
 import com.sun.jna.Function;
 import com.sun.jna.Memory;
-import com.sun.jna.NativeLibrary;
 import jcuda.CudaException;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
@@ -33,8 +32,8 @@ final class DependentLaunch {
   /** The kernel's parameter pointers, then one 8-byte slot per argument value they point to. */
   private final Memory params = new Memory(16L * MAX_ARGS);
 
-  private DependentLaunch() {
-    launchEx = driver().getFunction("cuLaunchKernelEx");
+  private DependentLaunch(Function launchEx) {
+    this.launchEx = launchEx;
     config.clear();
     config.setInt(CONFIG_BYTES, PROGRAMMATIC_STREAM_SERIALIZATION);
     config.setInt(CONFIG_BYTES + 8, 1); // programmaticStreamSerializationAllowed
@@ -47,21 +46,8 @@ final class DependentLaunch {
    * cuLaunchKernelEx: the kernels then launch plainly, which only costs speed.
    */
   static DependentLaunch open() {
-    try {
-      return new DependentLaunch();
-    } catch (LinkageError e) {
-      System.err.println("lserve: GEMVs launch plainly, cuLaunchKernelEx is not reachable through JNA: " + e);
-      return null;
-    }
-  }
-
-  /** The CUDA driver library JCuda has loaded (the same handle: the process has it open). */
-  static NativeLibrary driver() {
-    try {
-      return NativeLibrary.getInstance("libcuda.so.1");
-    } catch (UnsatisfiedLinkError e) {
-      return NativeLibrary.getInstance("cuda");
-    }
+    Function launchEx = JnaDriver.function("cuLaunchKernelEx", "GEMVs launch plainly");
+    return launchEx == null ? null : new DependentLaunch(launchEx);
   }
 
   /** Launches f (dims = grid x, y, z, block x, shared bytes) with plain arguments, as {@link Launcher}'s. */
