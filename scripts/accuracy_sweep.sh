@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Accuracy of lserve vs dense on the bundled lserve-needle-7m (docs/ACCURACY.md), for the GPU host:
 # dense vs lserve defaults at every trained length (RULER-style passkey, multikey, kv, and NIAH),
+# lserve with smaller prefill windows of the streaming heads (WINDOWS, --prefill-local) at every length,
 # then one setting at a time at 16K (budget, streaming fraction, reuse interval, KV bits, selection).
 # Each run writes $OUT/<name>.json (and its heat map); a summary table is printed last.
 #
@@ -25,6 +26,7 @@ SWEEP_LENGTH=${SWEEP_LENGTH:-16k}
 SAMPLES=${SAMPLES:-8}             # RULER-style cases per (task, length)
 NIAH_SAMPLES=${NIAH_SAMPLES:-2}   # NIAH cases per (length, depth), 5 depths
 SWEEP_SAMPLES=${SWEEP_SAMPLES:-8} # cases per task in each sweep run
+WINDOWS=${WINDOWS:-4096 1024}   # prefill windows (--prefill-local) run at every length
 SEED=${SEED:-1}
 TIME_BUDGET=${TIME_BUDGET:-530}
 PER_RUN=${PER_RUN:-150}
@@ -57,6 +59,11 @@ done
 ALL=$(echo $LENGTHS | tr ' ' ',')
 run niah-dense niah --lengths "$ALL" --depths 0,25,50,75,100 --samples "$NIAH_SAMPLES" --mode dense
 run niah-lserve niah --lengths "$ALL" --depths 0,25,50,75,100 --samples "$NIAH_SAMPLES" --mode lserve
+for w in $WINDOWS; do
+  for G in $LENGTHS; do
+    run "window-$w-${G//,/_}" ruler $R --lengths "$G" --samples "$SAMPLES" --mode lserve --prefill-local "$w"
+  done
+done
 S="$R --lengths $SWEEP_LENGTH --samples $SWEEP_SAMPLES --mode lserve"
 for b in 512 1024 2048; do run "sweep-budget-$b" ruler $S --budget "$b"; done
 for f in 0.25 0.75; do run "sweep-fraction-$f" ruler $S --streaming-fraction "$f"; done
@@ -65,9 +72,9 @@ for k in 4 16; do run "sweep-kvbits-$k" ruler $S --kv-bits "$k"; done
 run sweep-selection-query-head ruler $S --selection query-head
 
 echo "total $(( $(date +%s) - start )) s" | tee -a "$log"
-python3 - "$OUT" "$SWEEP_LENGTH" "$ALL" <<'EOF'
+python3 - "$OUT" "$SWEEP_LENGTH" "$ALL" "$WINDOWS" <<'EOF'
 import json, os, sys
-out, sweep_len, all_lengths = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+out, sweep_len, all_lengths, windows = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4].split()
 def tokens(s):
     s = s.strip().lower()
     return int(s[:-1]) * 1024 if s.endswith("k") else int(s)
@@ -88,7 +95,7 @@ print("|---" * (len(all_lengths) + 3) + "|")
 def runs_of(kind):  # the JSON of a kind's runs (one per group of lengths)
     names = [n[:-5] for n in os.listdir(out) if n.endswith(".json") and (n[:-5] == kind or n.startswith(kind + "-"))]
     return [load(n) for n in sorted(names)]
-for kind in ["ruler-dense", "ruler-lserve", "niah-dense", "niah-lserve"]:
+for kind in ["ruler-dense", "ruler-lserve"] + [f"window-{w}" for w in windows] + ["niah-dense", "niah-lserve"]:
     os_ = runs_of(kind)
     merged = {}
     for o in os_: merged.update(by_length(o))

@@ -29,7 +29,7 @@ from torch.nn.attention.bias import causal_lower_right
 
 PAGE = 64
 HEADS, KV_HEADS, D = 32, 8, 128
-SINK, PREFILL_LOCAL = 128, 8192  # AttentionPolicy defaults: sink 128, prefill-local 8192
+SINK, PREFILL_LOCAL = 128, 4096  # SparseConfig defaults: sink 128, prefill-local 4096
 dev = torch.device("cuda")
 SMS = torch.cuda.get_device_properties(0).multi_processor_count
 

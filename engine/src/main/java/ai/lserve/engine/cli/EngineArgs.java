@@ -51,7 +51,7 @@ final class EngineArgs {
   @Option(names = "--local", description = "recent tokens of streaming heads in decode (default 256)")
   Integer local;
 
-  @Option(names = "--prefill-local", description = "recent tokens of streaming heads in prefill (default 8192)")
+  @Option(names = "--prefill-local", description = "recent tokens of streaming heads in prefill (default 4096)")
   Integer prefillLocal;
 
   @Option(names = "--budget", description = "tokens a retrieval head reads per decode step (default 4096)")

@@ -158,7 +158,7 @@ public final class KernelBench {
 
   /**
    * The last prefill chunk of {@code chunk} rows of a {@code tokens}-token prompt, one layer: all
-   * heads dense, or (lserve) half the KV heads streaming (sink 128, prefill window 8192).
+   * heads dense, or (lserve) half the KV heads streaming (sink 128, the default prefill window).
    */
   private void prefill(int tokens, int chunk, KvFormat format, boolean lserve) {
     int heads = 32, kvHeads = 8, d = 128, pages = KvLayout.pagesFor(tokens), sinkPages = 2;
@@ -166,8 +166,9 @@ public final class KernelBench {
     for (int h = 0; h < kvHeads; h++) gates[h] = h % 2 == 0 ? 0.9 : 0.1;
     HeadPattern pattern = lserve ? HeadPattern.fromGates(new double[][] {gates}, 0.5) : HeadPattern.allRetrieval(1, kvHeads);
     KvLayout layout = new KvLayout(1, kvHeads, d, format, pattern, lserve);
-    AttentionPolicy policy = new AttentionPolicy(lserve, 128, 256, 8192, 4096, 4, SparseConfig.Selection.KV_HEAD, false);
-    int ringPages = lserve ? sinkPages + KvLayout.pagesFor(8192 + chunk) + 1 : 0;
+    int window = SparseConfig.defaults().prefillLocal();
+    AttentionPolicy policy = new AttentionPolicy(lserve, 128, 256, window, 4096, 4, SparseConfig.Selection.KV_HEAD, false);
+    int ringPages = lserve ? sinkPages + KvLayout.pagesFor(window + chunk) + 1 : 0;
     CudaKvCache cache = (CudaKvCache) gpu.kvCache(layout, policy, pages, ringPages);
     fillPool(cache.retrieval[0], pages, format);
     if (lserve) fillPool(cache.streaming[0], ringPages, format);
