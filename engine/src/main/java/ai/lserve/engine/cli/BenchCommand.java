@@ -70,13 +70,6 @@ final class BenchCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
 
-  /**
-   * Prefill chunk unless --max-batch-tokens is given: vLLM's default on GPUs of 70 GB and more
-   * (8192 for its server, 16384 offline). On the H100 both modes prefill 128K at least as fast in
-   * chunks of 8192 as of 2048 (docs/BENCHMARKS.md), the engine's default.
-   */
-  static final int MAX_BATCH_TOKENS = 8192;
-
   @Override
   public Integer call() {
     if (engine.mode != null) throw new IllegalArgumentException("--mode: bench sets the mode per cell; use --modes");
@@ -100,7 +93,6 @@ final class BenchCommand implements Callable<Integer> {
       for (int b : batch)
         if (b == 1 || Arrays.stream(batchCtx).anyMatch(x -> x == c)) cells.add(new int[] {c, b});
     EngineOptions base = engine.options();
-    if (engine.maxBatchTokens == null) base = base.withMaxBatchTokens(MAX_BATCH_TOKENS);
     int longest = 0;
     for (int[] cell : cells) longest = Math.max(longest, BenchRunner.longest(cell[0], cell[1], decodeTokens, base.maxBatchTokens()));
     base = base.withMaxModelLen(longest + 1);

@@ -43,10 +43,19 @@ public final class LlamaModel {
     return config;
   }
 
+  /**
+   * Rows of vocabulary-wide logits one pass computes. A step that wants more (a request's prompt
+   * logits over a long chunk) runs the final norm and lm_head in passes of this many rows into the
+   * same tensors, so the activation reserve holds at most this many rows of logits however many
+   * rows the step has (the logits of a 8192-row chunk alone would be 4 GiB at Llama-3's vocabulary).
+   */
+  static final int LOGIT_ROWS = 1024;
+
   /** Activation values {@link #forward} allocates for a step of {@code rows} rows, logits included. */
   public long activationValues(int rows) {
     LlamaConfig c = config;
-    return (long) rows * (4L * c.hiddenSize() + 2L * c.qDim() + 2L * c.kvDim() + 2L * c.intermediateSize() + c.vocabSize());
+    return (long) rows * (4L * c.hiddenSize() + 2L * c.qDim() + 2L * c.kvDim() + 2L * c.intermediateSize())
+        + (long) Math.min(rows, LOGIT_ROWS) * (c.hiddenSize() + c.vocabSize());
   }
 
   /**
@@ -54,8 +63,14 @@ public final class LlamaModel {
    * returns the logits of the rows in {@code logitRows} (row-major, vocab values each).
    */
   public float[] forward(StepBatch batch, int[] tokens, int[] logitRows, KvCache cache) {
-    Tensor logits = logits(batch, tokens, logitRows, cache);
-    return logits == null ? new float[0] : backend.toHost(logits);
+    LogitPasses passes = new LogitPasses(hiddenStates(batch, tokens, cache), logitRows);
+    int vocab = config.vocabSize();
+    float[] out = new float[Math.multiplyExact(logitRows.length, vocab)];
+    for (int from = 0; from < logitRows.length; from += LOGIT_ROWS) {
+      float[] part = backend.toHost(passes.logits(from));
+      System.arraycopy(part, 0, out, from * vocab, Math.min(LOGIT_ROWS, logitRows.length - from) * vocab);
+    }
+    return out;
   }
 
   /**
@@ -64,12 +79,24 @@ public final class LlamaModel {
    */
   public int[] forwardSample(StepBatch batch, int[] tokens, int[] logitRows, KvCache cache,
       SamplingParams.Resolved[] params, double[] uniforms) {
-    Tensor logits = logits(batch, tokens, logitRows, cache);
-    return logits == null ? new int[0] : backend.sample(logits, params, uniforms);
+    LogitPasses passes = new LogitPasses(hiddenStates(batch, tokens, cache), logitRows);
+    int[] out = new int[logitRows.length];
+    for (int from = 0; from < logitRows.length; from += LOGIT_ROWS) {
+      int width = passes.width();
+      SamplingParams.Resolved[] p = new SamplingParams.Resolved[width];
+      double[] u = new double[width];
+      for (int i = 0; i < width; i++) {
+        p[i] = params[passes.source(from + i)];
+        u[i] = uniforms[passes.source(from + i)];
+      }
+      int[] sampled = backend.sample(passes.logits(from), p, u);
+      System.arraycopy(sampled, 0, out, from, Math.min(width, logitRows.length - from));
+    }
+    return out;
   }
 
-  /** The step on the backend; the logits of logitRows, or null when there are none. */
-  private Tensor logits(StepBatch batch, int[] tokens, int[] logitRows, KvCache cache) {
+  /** The step on the backend up to the last layer's output (every row; the cache gets their keys and values). */
+  private Tensor hiddenStates(StepBatch batch, int[] tokens, KvCache cache) {
     backend.resetScratch();
     int n = batch.rows(), hidden = config.hiddenSize(), inter = config.intermediateSize();
     float eps = (float) config.rmsNormEps();
@@ -89,11 +116,41 @@ public final class LlamaModel {
       backend.normGatedMlp(act, x, w.ffnNorm(), eps, w.wGate(), w.wUp());
       backend.matmulAdd(x, act, w.wDown());
     }
-    if (logitRows.length == 0) return null;
-    Tensor last = backend.tensor(logitRows.length, hidden);
-    backend.gatherRows(last, x, logitRows);
-    Tensor logits = backend.tensor(logitRows.length, config.vocabSize());
-    backend.normMatmul(last, finalNorm, eps, new Tensor[] {logits}, new Weight[] {lmHead});
-    return logits;
+    return x;
+  }
+
+  /**
+   * The logits of {@code rows} of x in passes of at most {@link #LOGIT_ROWS} rows, all into one
+   * pair of tensors: a pass is rows [from, from + width) (the last pass, when there are several,
+   * repeats the final row to fill its width; those rows' logits are left out).
+   */
+  private final class LogitPasses {
+    private final Tensor x, last, logits;
+    private final int[] rows;
+
+    LogitPasses(Tensor x, int[] rows) {
+      int width = Math.min(rows.length, LOGIT_ROWS);
+      this.x = x;
+      this.rows = rows;
+      this.last = width == 0 ? null : backend.tensor(width, config.hiddenSize());
+      this.logits = width == 0 ? null : backend.tensor(width, config.vocabSize());
+    }
+
+    int width() {
+      return last.rows();
+    }
+
+    /** Index into rows of pass position i (past the end: the last row again). */
+    int source(int i) {
+      return Math.min(i, rows.length - 1);
+    }
+
+    Tensor logits(int from) {
+      int[] pass = new int[width()];
+      for (int i = 0; i < pass.length; i++) pass[i] = rows[source(from + i)];
+      backend.gatherRows(last, x, pass);
+      backend.normMatmul(last, finalNorm, (float) config.rmsNormEps(), new Tensor[] {logits}, new Weight[] {lmHead});
+      return logits;
+    }
   }
 }

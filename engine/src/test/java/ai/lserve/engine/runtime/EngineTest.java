@@ -60,6 +60,41 @@ class EngineTest {
   }
 
   @Test
+  void promptLogitsBeyondOnePassMatchChunkedPrefill() {
+    // One step with more logit rows than a pass holds: lm_head runs in passes, the last one padded.
+    int n = LlamaModel.LOGIT_ROWS + 77;
+    int[] ids = randomIds(n, 6);
+    float[][] whole, chunked;
+    try (Engine e = Engine.open(model, cpu().withMaxBatchTokens(n).withMaxModelLen(n + 8))) {
+      whole = e.generate(GenerationRequest.ids(ids, SamplingParams.greedy(0)).withPromptLogits(n)).promptLogits();
+    }
+    try (Engine e = Engine.open(model, cpu().withMaxBatchTokens(100).withMaxModelLen(n + 8))) {
+      chunked = e.generate(GenerationRequest.ids(ids, SamplingParams.greedy(0)).withPromptLogits(n)).promptLogits();
+    }
+    assertEquals(n, whole.length);
+    for (int i = 0; i < n; i++) assertArrayEquals(chunked[i], whole[i], "position " + i);
+  }
+
+  @Test
+  void sampledTokensBeyondOnePassMatchSmallerSteps() throws Exception {
+    // More sequences decoding at once than a pass of logit rows holds: sampling runs pass by pass.
+    int requests = LlamaModel.LOGIT_ROWS + 30;
+    List<int[]> big = new ArrayList<>(), small = new ArrayList<>();
+    for (EngineOptions o : List.of(cpu().withMaxRunning(requests).withMaxBatchTokens(requests),
+        cpu().withMaxRunning(64).withMaxBatchTokens(64))) {
+      List<int[]> out = o.maxRunning() == requests ? big : small;
+      try (Engine e = Engine.open(model, o)) {
+        List<CompletableFuture<GenerationResult>> fs = new ArrayList<>();
+        for (int i = 0; i < requests; i++)
+          fs.add(e.submit(GenerationRequest.ids(new int[] {3 + i % 60}, SamplingParams.greedy(3).withIgnoreEos(true))));
+        for (CompletableFuture<GenerationResult> f : fs) out.add(f.get().outputIds());
+        if (out == big) assertTrue(e.stats().maxSequencesInStep() > LlamaModel.LOGIT_ROWS, "one step sampled past a pass");
+      }
+    }
+    for (int i = 0; i < requests; i++) assertArrayEquals(small.get(i), big.get(i), "request " + i);
+  }
+
+  @Test
   void greedyTokensDoNotDependOnTheBatch() throws Exception {
     List<int[]> prompts = List.of(randomIds(5, 2), randomIds(70, 3), randomIds(130, 4), randomIds(1, 5));
     List<int[]> alone = new ArrayList<>();

@@ -116,7 +116,7 @@ public final class KernelBench {
     System.out.printf("copy 1 GiB device-to-device: %.3f ms, %.0f GB/s (read + write)%n", copyMs, 2 * copyBytes / copyMs / 1e6);
 
     // N x K: fused QKV, q or O, k or v alone (the engine launches q, k, v apart), gate or up, down;
-    // M: a whole 8K prompt, and the prefill chunks (--max-batch-tokens, 2048 by default).
+    // M: prefill chunks of the default --max-batch-tokens (8192) and of smaller settings.
     int[][] nks = {{6144, 4096}, {4096, 4096}, {1024, 4096}, {14336, 4096}, {4096, 14336}};
     for (int m : new int[] {8192, 2048, 512}) {
       for (int[] s : nks) {
