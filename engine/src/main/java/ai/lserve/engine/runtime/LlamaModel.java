@@ -47,7 +47,7 @@ public final class LlamaModel {
    * Rows of vocabulary-wide logits one pass computes. A step that wants more (a request's prompt
    * logits over a long chunk) runs the final norm and lm_head in passes of this many rows into the
    * same tensors, so the activation reserve holds at most this many rows of logits however many
-   * rows the step has (the logits of a 8192-row chunk alone would be 4 GiB at Llama-3's vocabulary).
+   * rows the step has (the logits of an 8192-row chunk alone would be 4 GiB at Llama-3's vocabulary).
    */
   static final int LOGIT_ROWS = 1024;
 
