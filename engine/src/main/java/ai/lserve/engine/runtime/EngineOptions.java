@@ -11,7 +11,7 @@ import ai.lserve.engine.sparse.SparseConfig;
  * @param maxBatchTokens tokens one forward step may process (prompts are prefilled in chunks);
  *     8192 by default, vLLM's offline default below 70 GB of GPU memory (16384 above): on the H100
  *     lserve prefills 128K tokens 4-5% faster than in chunks of 2048, dense as fast
- *     (docs/BENCHMARKS.md), for ~0.8 GB more activation reserve with Llama-3-8B
+ *     (docs/BENCHMARKS.md), for ~1.4 GB more activation reserve than 2048 with Llama-3-8B
  * @param maxModelLen longest sequence, prompt plus output; 0 takes max_position_embeddings
  * @param maxRunning sequences decoded together at most
  * @param sparse LServe sparse attention settings (or dense)
